@@ -1,1 +1,22 @@
-//! placeholder
+//! The control API of the baton daemon: the wire types both sides agree on and
+//! the client the CLI (and the test harness) use to talk to the daemon over its
+//! Unix socket.
+//!
+//! This crate holds no behaviour of the daemon: it must not route traffic, read
+//! state or decide anything; it only describes requests and answers and carries
+//! them.
+#![deny(missing_docs)]
+
+mod client;
+mod daemon_info;
+mod error;
+mod routes;
+
+pub use baton_telemetry::WindowSnapshot;
+pub use client::{Client, check_service_name};
+pub use daemon_info::{DaemonInfo, ListenerInfo};
+pub use error::{ApiError, ErrorBody};
+pub use routes::{
+    Balance, DeployOutcome, DeployRoute, PauseRequest, PauseState, RouteInfo, TargetInfo,
+    VersionInfo, VersionRole,
+};

@@ -1,1 +1,27 @@
-//! placeholder
+//! Persistence of the daemon's routing state in `$BATON_STATE_DIR/state.db`.
+//!
+//! An embedded SQLite database in WAL mode. Every change is one transaction,
+//! so a `kill -9` at any instant leaves a file that loads and holds either
+//! the whole change or none of it. The schema is versioned with
+//! `PRAGMA user_version` and upgraded by ordered migrations on open; a file
+//! from a newer baton is refused, never rewritten.
+//!
+//! This crate stores and loads records; it must not do networking, must not
+//! be async (callers on tokio use `spawn_blocking` or call directly: calls
+//! are short), and must not make routing decisions (which version gets a
+//! request, when to pause or promote): it keeps what it is told, verbatim.
+
+#![deny(missing_docs)]
+
+mod error;
+mod records;
+mod schema;
+mod store;
+
+#[cfg(all(test, unix))]
+mod crash_test;
+
+pub use error::StateError;
+pub use records::{Balance, PauseRecord, ServiceOptions, ServiceRecord, VersionRecord};
+pub use schema::SCHEMA_VERSION;
+pub use store::Store;

@@ -1,0 +1,175 @@
+//! The control API client: one HTTP/1.1 request per connection over the
+//! daemon's Unix socket.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::UnixStream;
+
+use crate::{ApiError, DaemonInfo, DeployOutcome, DeployRoute, ErrorBody, PauseRequest, RouteInfo};
+
+/// Talks to a running daemon through its control socket.
+#[derive(Clone, Debug)]
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    /// A client for the daemon listening on `socket`.
+    pub fn new(socket: impl Into<PathBuf>) -> Self {
+        Client {
+            socket: socket.into(),
+        }
+    }
+
+    /// The socket this client talks to.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// The daemon's identity and listeners.
+    pub async fn daemon_info(&self) -> Result<DaemonInfo, ApiError> {
+        self.call(Method::GET, "/v1/daemon", None::<&()>).await
+    }
+
+    /// Every service with its versions and targets.
+    pub async fn routes(&self) -> Result<Vec<RouteInfo>, ApiError> {
+        self.call(Method::GET, "/v1/routes", None::<&()>).await
+    }
+
+    /// Health-gates `route` and swaps it in; returns after the old version drained.
+    pub async fn deploy_route(
+        &self,
+        service: &str,
+        route: &DeployRoute,
+    ) -> Result<DeployOutcome, ApiError> {
+        let path = format!("/v1/routes/{}", checked_name(service)?);
+        self.call(Method::PUT, &path, Some(route)).await
+    }
+
+    /// Removes a service; returns after its version drained.
+    pub async fn remove_route(&self, service: &str) -> Result<DeployOutcome, ApiError> {
+        let path = format!("/v1/routes/{}", checked_name(service)?);
+        self.call(Method::DELETE, &path, None::<&()>).await
+    }
+
+    /// Holds new requests to a service.
+    pub async fn pause_route(
+        &self,
+        service: &str,
+        pause: &PauseRequest,
+    ) -> Result<RouteInfo, ApiError> {
+        let path = format!("/v1/routes/{}/pause", checked_name(service)?);
+        self.call(Method::POST, &path, Some(pause)).await
+    }
+
+    /// Releases held requests and lets new ones through.
+    pub async fn resume_route(&self, service: &str) -> Result<RouteInfo, ApiError> {
+        let path = format!("/v1/routes/{}/resume", checked_name(service)?);
+        self.call(Method::POST, &path, None::<&()>).await
+    }
+
+    async fn call<B: Serialize, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<T, ApiError> {
+        let (status, bytes) = self.send(method, path, body).await?;
+        if status.is_success() {
+            Ok(serde_json::from_slice(&bytes)?)
+        } else {
+            let message = match serde_json::from_slice::<ErrorBody>(&bytes) {
+                Ok(body) => body.error,
+                Err(_) => String::from_utf8_lossy(&bytes).trim().to_string(),
+            };
+            Err(ApiError::Rejected {
+                status: status.as_u16(),
+                message,
+            })
+        }
+    }
+
+    async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, Bytes), ApiError> {
+        let stream =
+            UnixStream::connect(&self.socket)
+                .await
+                .map_err(|source| ApiError::Unreachable {
+                    socket: self.socket.display().to_string(),
+                    source,
+                })?;
+        let (mut sender, connection) =
+            hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+        tokio::spawn(connection);
+        let payload = match body {
+            Some(body) => Bytes::from(serde_json::to_vec(body)?),
+            None => Bytes::new(),
+        };
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(http::header::HOST, "baton")
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(payload))
+            .map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
+        let response = sender.send_request(request).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        Ok((status, bytes))
+    }
+}
+
+fn checked_name(service: &str) -> Result<&str, ApiError> {
+    check_service_name(service).map_err(ApiError::InvalidRequest)?;
+    Ok(service)
+}
+
+/// Service names travel in URL paths and file names; keep them to a safe
+/// alphabet. The error says what is allowed.
+pub fn check_service_name(service: &str) -> Result<(), String> {
+    let valid = !service.is_empty()
+        && service.len() <= 63
+        && service.bytes().all(|byte| {
+            byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' || byte == b'.'
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "service name {service:?} is not valid: use 1 to 63 letters, digits, '-', '_' or '.'"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_names_are_checked() {
+        assert!(checked_name("web-1.app_x").is_ok());
+        assert!(checked_name("").is_err());
+        assert!(checked_name("a/b").is_err());
+        assert!(checked_name("a b").is_err());
+        assert!(checked_name(&"x".repeat(64)).is_err());
+    }
+
+    #[tokio::test]
+    async fn unreachable_daemon_says_what_to_do() {
+        let client = Client::new("/nonexistent/baton.sock");
+        let error = client.routes().await.unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("/nonexistent/baton.sock"), "{message}");
+        assert!(message.contains("baton daemon"), "{message}");
+    }
+}

@@ -1,0 +1,31 @@
+//! What the daemon says about itself.
+
+use serde::{Deserialize, Serialize};
+
+/// The running daemon: who it is and where it listens.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    /// Process id of the daemon.
+    pub pid: u32,
+    /// The daemon's version (the crate version it was built from).
+    pub version: String,
+    /// The state directory in use.
+    pub state_dir: String,
+    /// The control socket path.
+    pub socket: String,
+    /// Public listeners, with the addresses actually bound (port 0 resolved).
+    pub listeners: Vec<ListenerInfo>,
+    /// Seconds since the daemon started.
+    pub uptime_seconds: u64,
+}
+
+/// One public listener.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ListenerInfo {
+    /// `http` or `https`.
+    pub protocol: String,
+    /// The bound address, e.g. `127.0.0.1:8080`.
+    pub address: String,
+    /// Whether the socket came from systemd socket activation.
+    pub inherited: bool,
+}

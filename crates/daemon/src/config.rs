@@ -1,0 +1,49 @@
+//! What the daemon is started with.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use baton_proxy::Limits;
+
+/// Everything `baton daemon` was told on its command line.
+#[derive(Clone, Debug)]
+pub struct DaemonConfig {
+    /// Where state.db and the control socket live.
+    pub state_dir: PathBuf,
+    /// Plain-HTTP listeners to bind.
+    pub http: Vec<SocketAddr>,
+    /// HTTPS listeners to bind.
+    pub https: Vec<SocketAddr>,
+    /// PEM certificate chain for HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    pub tls_key: Option<PathBuf>,
+    /// Proxy limits and timeouts.
+    pub limits: Limits,
+    /// How long shutdown waits for requests in flight.
+    pub drain_timeout: Duration,
+    /// While stopping, how long an idle keep-alive connection is kept for
+    /// its next request.
+    pub idle_grace: Duration,
+}
+
+impl DaemonConfig {
+    /// The control socket's path.
+    pub fn socket_path(&self) -> PathBuf {
+        self.state_dir.join("baton.sock")
+    }
+}
+
+/// `/var/lib/baton` for root, else `$XDG_STATE_HOME/baton`
+/// (`~/.local/state/baton` when unset).
+pub fn default_state_dir() -> PathBuf {
+    if nix::unistd::geteuid().is_root() {
+        return PathBuf::from("/var/lib/baton");
+    }
+    if let Some(dir) = std::env::var_os("XDG_STATE_HOME").filter(|dir| !dir.is_empty()) {
+        return PathBuf::from(dir).join("baton");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/state/baton")
+}

@@ -1,0 +1,151 @@
+//! The daemon's life: start, serve, stop.
+
+use std::os::unix::fs::DirBuilderExt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_api::{DaemonInfo, ListenerInfo};
+use baton_proxy::{Forwarder, Router, Server, server_config};
+use baton_state::Store;
+use tokio::signal::unix::{SignalKind, signal};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::DaemonConfig;
+use crate::control_api::{self, ControlState};
+use crate::control_socket::OwnerOnlyListener;
+use crate::error::DaemonError;
+use crate::listeners;
+use crate::route_manager::RouteManager;
+
+/// Time upgraded connections get to answer their close frame at shutdown.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs the daemon until SIGTERM or SIGINT, then stops gracefully.
+pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
+    let state_dir = &config.state_dir;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(state_dir)
+        .map_err(|error| DaemonError::ControlSocket {
+            path: state_dir.display().to_string(),
+            reason: format!("cannot create the state directory: {error}"),
+        })?;
+    let store = Arc::new(Store::open(&state_dir.join("state.db"))?);
+    let tls = if config.https.is_empty() && config.tls_cert.is_none() {
+        None
+    } else {
+        match (&config.tls_cert, &config.tls_key) {
+            (Some(cert), Some(key)) => Some(TlsAcceptor::from(server_config(cert, key)?)),
+            _ => return Err(DaemonError::TlsMissing),
+        }
+    };
+    let public = listeners::open(&config)?;
+    if public.iter().any(|listener| listener.https) && tls.is_none() {
+        return Err(DaemonError::TlsMissing);
+    }
+    let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
+    let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    let control = OwnerOnlyListener::bind(&config.socket_path()).await?;
+
+    let router = Arc::new(Router::new());
+    let shutdown = CancellationToken::new();
+    let forwarder = Arc::new(Forwarder::new(
+        Arc::clone(&router),
+        config.limits.clone(),
+        shutdown.clone(),
+    ));
+    let server = Server::new(forwarder, config.idle_grace);
+    let routes = Arc::new(RouteManager::new(Arc::clone(&router), store));
+    match routes.restore().await {
+        Ok(0) => {}
+        Ok(restored) => tracing::info!(
+            restored,
+            "Routes restored; targets get traffic once healthy"
+        ),
+        Err(error) => tracing::error!(%error, "Restoring routes failed"),
+    }
+
+    let mut listener_info = Vec::new();
+    for listener in public {
+        listener_info.push(ListenerInfo {
+            protocol: if listener.https { "https" } else { "http" }.to_string(),
+            address: listener.address.to_string(),
+            inherited: listener.inherited,
+        });
+        let acceptor = if listener.https { tls.clone() } else { None };
+        server.serve(listener.listener, acceptor);
+    }
+    let info = DaemonInfo {
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        state_dir: state_dir.display().to_string(),
+        socket: control.path().display().to_string(),
+        listeners: listener_info.clone(),
+        uptime_seconds: 0,
+    };
+    let socket_path = control.path().to_path_buf();
+    let api = control_api::router(Arc::new(ControlState {
+        routes,
+        info,
+        started: tokio::time::Instant::now(),
+    }));
+    let api_stop = CancellationToken::new();
+    let api_task = {
+        let api_stop = api_stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(control, api)
+                .with_graceful_shutdown(async move { api_stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "Control API stopped");
+            }
+        })
+    };
+
+    let addresses: Vec<String> = listener_info
+        .iter()
+        .map(|listener| format!("{}://{}", listener.protocol, listener.address))
+        .collect();
+    tracing::info!(listeners = ?addresses, socket = %socket_path.display(), "Serving");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+
+    let signal_name = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(signal = signal_name, drain_timeout = ?config.drain_timeout, "Stopping");
+    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+
+    let deadline = tokio::time::Instant::now() + config.drain_timeout;
+    let report = server.shutdown(config.drain_timeout).await;
+    // Upgraded connections outlive their client connection task; give them
+    // what is left of the drain, then a close frame.
+    let relays_idle = async {
+        while router
+            .all_versions()
+            .iter()
+            .any(|version| version.upgraded() > 0)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout_at(deadline, relays_idle).await;
+    shutdown.cancel();
+    let closing = async {
+        while router
+            .all_versions()
+            .iter()
+            .any(|version| version.upgraded() > 0)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+    api_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
+    let _ = std::fs::remove_file(&socket_path);
+    tracing::info!(connections_cut = report.connections_cut, "Stopped");
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Why the daemon could not start.
+
+/// A startup failure; the daemon exits and changes nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// A listener could not be bound.
+    #[error(
+        "cannot listen on {address}: {source}; is another process using it? pick another address"
+    )]
+    Bind {
+        /// The address.
+        address: String,
+        /// What the OS said.
+        source: std::io::Error,
+    },
+    /// Sockets passed by systemd could not be used.
+    #[error("cannot use the sockets passed by systemd (LISTEN_FDS): {0}")]
+    Inherited(std::io::Error),
+    /// HTTPS was asked for without its certificate or key.
+    #[error("--https needs both --tls-cert FILE and --tls-key FILE")]
+    TlsMissing,
+    /// The certificate or key is unusable.
+    #[error(transparent)]
+    Tls(#[from] baton_proxy::TlsError),
+    /// No public listener at all.
+    #[error(
+        "no listener: pass --http ADDR (e.g. --http 0.0.0.0:80) or start under systemd socket activation"
+    )]
+    NoListener,
+    /// The state directory or database is unusable.
+    #[error(transparent)]
+    State(#[from] baton_state::StateError),
+    /// The control socket could not be set up.
+    #[error("cannot set up the control socket {path}: {reason}")]
+    ControlSocket {
+        /// The socket path.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// Signal handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(std::io::Error),
+}

@@ -1,0 +1,521 @@
+//! Route changes asked through the control API: health-gated deploys,
+//! removals and pauses, each persisted and applied in order, one at a time
+//! per service.
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use baton_api::{
+    Balance as WireBalance, DeployOutcome, DeployRoute, PauseRequest, PauseState, RouteInfo,
+    TargetInfo, VersionInfo, VersionRole,
+};
+use baton_proxy::{
+    Balance, DrainReport, HealthCheck, LoadBalancer, PauseGate, Router, Service, Target, Version,
+    normalize_prefix, spawn_health_checks,
+};
+use baton_state::{PauseRecord, ServiceOptions, ServiceRecord, Store, VersionRecord};
+use tokio::time::Instant;
+
+/// Why a route change was refused or failed; the running routes are unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// The request is malformed.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such service.
+    #[error("no service named {0:?}; `baton route list` shows the services")]
+    NotFound(String),
+    /// Another change to the service is running.
+    #[error("a change to service {0:?} is already running; wait for it to finish, then try again")]
+    Busy(String),
+    /// The new targets never became healthy.
+    #[error(
+        "the new targets of {service:?} did not become healthy within {timeout:?} \
+         (unhealthy: {unhealthy}); traffic still goes to the previous version. \
+         Check that the app answers 2xx on {health_path}"
+    )]
+    Unhealthy {
+        /// The service.
+        service: String,
+        /// The deploy timeout.
+        timeout: Duration,
+        /// The targets that failed.
+        unhealthy: String,
+        /// The health path.
+        health_path: String,
+    },
+    /// The route would collide with another service's.
+    #[error(transparent)]
+    Conflict(#[from] baton_proxy::RouteConflict),
+    /// The state store failed; nothing was changed.
+    #[error("saving the route failed, nothing was changed: {0}")]
+    State(#[from] baton_state::StateError),
+}
+
+/// Applies route changes to the live router and the state store.
+pub struct RouteManager {
+    router: Arc<Router>,
+    store: Arc<Store>,
+    busy: Mutex<HashSet<String>>,
+}
+
+/// Marks a service busy while a change runs.
+struct BusyGuard<'a> {
+    manager: &'a RouteManager,
+    service: String,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        lock(&self.manager.busy).remove(&self.service);
+    }
+}
+
+impl RouteManager {
+    /// A manager over the live `router`, persisting to `store`.
+    pub fn new(router: Arc<Router>, store: Arc<Store>) -> Self {
+        RouteManager {
+            router,
+            store,
+            busy: Mutex::new(HashSet::new()),
+        }
+    }
+
+    /// Re-creates the stored routes. Restored targets get no traffic until a
+    /// health check passes; requests that arrive first wait for it.
+    pub async fn restore(&self) -> Result<usize, RouteError> {
+        let mut restored = 0;
+        for record in self.store.services()? {
+            let Some(active) = &record.active else {
+                continue;
+            };
+            let targets = match resolve_targets(&active.targets).await {
+                Ok(targets) => targets,
+                Err(error) => {
+                    tracing::error!(service = record.name, %error, "Cannot restore route");
+                    continue;
+                }
+            };
+            let version = new_version(active.label.clone(), targets, record.options.balance);
+            spawn_health_checks(Arc::clone(&version), health_check(&record.options));
+            let service = service_from(&record, version);
+            if let Some(pause) = &record.pause {
+                service.gate.pause(Duration::from_millis(pause.max_ms));
+            }
+            self.router.install(service)?;
+            restored += 1;
+        }
+        Ok(restored)
+    }
+
+    /// Health-gates the new targets, swaps them in, drains the old version.
+    pub async fn deploy(
+        &self,
+        name: &str,
+        request: DeployRoute,
+    ) -> Result<DeployOutcome, RouteError> {
+        validate(name, &request)?;
+        let _busy = self.claim(name)?;
+        let targets = resolve_targets(&request.targets).await?;
+        let previous = self.store.service(name)?;
+        let label = request.version.clone().unwrap_or_else(|| {
+            next_label(previous.as_ref().and_then(|record| record.active.as_ref()))
+        });
+        let options = ServiceOptions {
+            health_path: request.health_path.clone(),
+            health_interval_ms: request.health_interval_ms,
+            healthy_after: request.healthy_after,
+            health_timeout_ms: request.health_timeout_ms,
+            drain_timeout_ms: request.drain_timeout_ms,
+            balance: match request.balance {
+                WireBalance::RoundRobin => baton_state::Balance::RoundRobin,
+                WireBalance::LeastInFlight => baton_state::Balance::LeastInFlight,
+            },
+            max_request_body: request.max_request_body,
+        };
+        let version = new_version(label.clone(), targets, options.balance);
+        spawn_health_checks(Arc::clone(&version), health_check(&options));
+
+        let started = Instant::now();
+        let deploy_timeout = Duration::from_millis(request.deploy_timeout_ms);
+        if !wait_all_healthy(&version, deploy_timeout).await {
+            version.retire();
+            let unhealthy: Vec<&str> = version
+                .targets()
+                .iter()
+                .filter(|target| !target.is_healthy())
+                .map(|target| target.address())
+                .collect();
+            return Err(RouteError::Unhealthy {
+                service: name.to_string(),
+                timeout: deploy_timeout,
+                unhealthy: unhealthy.join(", "),
+                health_path: request.health_path.clone(),
+            });
+        }
+        let healthy_after = started.elapsed();
+
+        let record = ServiceRecord {
+            name: name.to_string(),
+            hosts: request
+                .hosts
+                .iter()
+                .map(|host| host.to_ascii_lowercase())
+                .collect(),
+            path_prefix: normalize_prefix(&request.path_prefix),
+            options,
+            active: Some(VersionRecord {
+                label: label.clone(),
+                targets: request.targets.clone(),
+                activated_at_ms: unix_ms(),
+            }),
+            pause: previous.as_ref().and_then(|record| record.pause.clone()),
+        };
+        let replaced = match self
+            .router
+            .install(service_from(&record, Arc::clone(&version)))
+        {
+            Ok(replaced) => replaced,
+            Err(conflict) => {
+                version.retire();
+                return Err(conflict.into());
+            }
+        };
+        if let Err(error) = self.store.put_service(&record) {
+            // Put the previous route back: a route that is not saved would
+            // silently vanish on the next restart.
+            match (&replaced, &previous) {
+                (Some(old), Some(previous)) => {
+                    let _ = self.router.install(service_from(previous, Arc::clone(old)));
+                }
+                _ => {
+                    self.router.remove(name);
+                }
+            }
+            version.retire();
+            return Err(error.into());
+        }
+        tracing::info!(service = name, version = label, "Route switched");
+        let drain = self
+            .drain(
+                name,
+                replaced.clone(),
+                Duration::from_millis(request.drain_timeout_ms),
+            )
+            .await;
+        Ok(DeployOutcome {
+            service: name.to_string(),
+            version: label,
+            previous_version: replaced.map(|old| old.label().to_string()),
+            healthy_after_ms: millis(healthy_after),
+            drain_ms: millis(drain.duration),
+            requests_cut_at_drain_timeout: drain.requests_cut,
+            upgraded_connections_closed: drain.upgraded_closed,
+        })
+    }
+
+    /// Takes the service out of the route and drains its version.
+    pub async fn remove(&self, name: &str) -> Result<DeployOutcome, RouteError> {
+        let _busy = self.claim(name)?;
+        if !self.store.remove_service(name)? {
+            return Err(RouteError::NotFound(name.to_string()));
+        }
+        let removed = self.router.remove(name);
+        let drain_timeout = removed
+            .as_ref()
+            .map_or(Duration::ZERO, |service| service.drain_timeout);
+        let version = removed.map(|service| Arc::clone(&service.active));
+        let drain = self.drain(name, version.clone(), drain_timeout).await;
+        Ok(DeployOutcome {
+            service: name.to_string(),
+            version: String::new(),
+            previous_version: version.map(|old| old.label().to_string()),
+            healthy_after_ms: 0,
+            drain_ms: millis(drain.duration),
+            requests_cut_at_drain_timeout: drain.requests_cut,
+            upgraded_connections_closed: drain.upgraded_closed,
+        })
+    }
+
+    /// Holds the service's new requests up to `max` each.
+    pub fn pause(&self, name: &str, request: &PauseRequest) -> Result<RouteInfo, RouteError> {
+        if request.max_ms == 0 {
+            return Err(RouteError::Invalid(
+                "--max must be longer than 0s".to_string(),
+            ));
+        }
+        let service = self.live_service(name)?;
+        self.store.set_pause(
+            name,
+            Some(&PauseRecord {
+                max_ms: request.max_ms,
+                since_ms: unix_ms(),
+            }),
+        )?;
+        service.gate.pause(Duration::from_millis(request.max_ms));
+        self.info(name)
+    }
+
+    /// Lets the service's requests through again.
+    pub fn resume(&self, name: &str) -> Result<RouteInfo, RouteError> {
+        let service = self.live_service(name)?;
+        self.store.set_pause(name, None)?;
+        service.gate.resume();
+        self.info(name)
+    }
+
+    /// Every service as `route list` shows it.
+    pub fn list(&self) -> Vec<RouteInfo> {
+        let table = self.router.load();
+        let draining = self.router.draining();
+        table
+            .services()
+            .iter()
+            .map(|service| route_info(service, &draining))
+            .collect()
+    }
+
+    fn info(&self, name: &str) -> Result<RouteInfo, RouteError> {
+        let service = self.live_service(name)?;
+        Ok(route_info(&service, &self.router.draining()))
+    }
+
+    fn live_service(&self, name: &str) -> Result<Arc<Service>, RouteError> {
+        self.router
+            .load()
+            .service(name)
+            .cloned()
+            .ok_or_else(|| RouteError::NotFound(name.to_string()))
+    }
+
+    fn claim(&self, name: &str) -> Result<BusyGuard<'_>, RouteError> {
+        if !lock(&self.busy).insert(name.to_string()) {
+            return Err(RouteError::Busy(name.to_string()));
+        }
+        Ok(BusyGuard {
+            manager: self,
+            service: name.to_string(),
+        })
+    }
+
+    async fn drain(
+        &self,
+        name: &str,
+        version: Option<Arc<Version>>,
+        drain_timeout: Duration,
+    ) -> DrainReport {
+        let Some(version) = version else {
+            return DrainReport::default();
+        };
+        self.router.track_draining(name, Arc::clone(&version));
+        let report = version.drain(drain_timeout).await;
+        self.router.untrack_draining(&version);
+        tracing::info!(
+            service = name,
+            version = version.label(),
+            drain_ms = millis(report.duration),
+            requests_cut = report.requests_cut,
+            upgraded_closed = report.upgraded_closed,
+            "Old version drained"
+        );
+        report
+    }
+}
+
+fn validate(name: &str, request: &DeployRoute) -> Result<(), RouteError> {
+    let invalid = |message: String| Err(RouteError::Invalid(message));
+    if let Err(message) = baton_api::check_service_name(name) {
+        return invalid(message);
+    }
+    if request.targets.is_empty() {
+        return invalid("at least one --target HOST:PORT is needed".to_string());
+    }
+    if !request.health_path.starts_with('/') {
+        return invalid(format!(
+            "--health-path {:?} must start with '/'",
+            request.health_path
+        ));
+    }
+    if !request.path_prefix.is_empty() && !request.path_prefix.starts_with('/') {
+        return invalid(format!(
+            "--path-prefix {:?} must start with '/'",
+            request.path_prefix
+        ));
+    }
+    for host in &request.hosts {
+        let bare = host.strip_prefix("*.").unwrap_or(host);
+        let valid = !bare.is_empty()
+            && bare
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.');
+        if !valid {
+            return invalid(format!(
+                "--host {host:?} is not a host name (use e.g. app.example.com or *.example.com)"
+            ));
+        }
+    }
+    if request.health_interval_ms == 0
+        || request.deploy_timeout_ms == 0
+        || request.health_timeout_ms == 0
+    {
+        return invalid(
+            "health interval, health timeout and deploy timeout must be longer than 0s".to_string(),
+        );
+    }
+    if let Some(label) = &request.version {
+        if label.is_empty()
+            || label.len() > 64
+            || label.chars().any(|c| c.is_whitespace() || c.is_control())
+        {
+            return invalid(format!(
+                "--version {label:?} must be 1 to 64 characters without spaces"
+            ));
+        }
+    }
+    Ok(())
+}
+
+async fn resolve_targets(addresses: &[String]) -> Result<Vec<Arc<Target>>, RouteError> {
+    let mut targets = Vec::with_capacity(addresses.len());
+    for address in addresses {
+        let resolved: Option<SocketAddr> = match tokio::net::lookup_host(address.as_str()).await {
+            Ok(mut found) => found.next(),
+            Err(_) => None,
+        };
+        let Some(resolved) = resolved else {
+            return Err(RouteError::Invalid(format!(
+                "target {address:?} is not a reachable HOST:PORT (e.g. 127.0.0.1:3000)"
+            )));
+        };
+        targets.push(Arc::new(Target::new(address.clone(), resolved)));
+    }
+    Ok(targets)
+}
+
+fn new_version(
+    label: String,
+    targets: Vec<Arc<Target>>,
+    balance: baton_state::Balance,
+) -> Arc<Version> {
+    let balance = match balance {
+        baton_state::Balance::RoundRobin => Balance::RoundRobin,
+        baton_state::Balance::LeastInFlight => Balance::LeastInFlight,
+    };
+    Arc::new(Version::new(label, targets, LoadBalancer::new(balance)))
+}
+
+fn health_check(options: &ServiceOptions) -> HealthCheck {
+    HealthCheck {
+        path: options.health_path.clone(),
+        interval: Duration::from_millis(options.health_interval_ms),
+        threshold: options.healthy_after,
+        timeout: Duration::from_millis(options.health_timeout_ms),
+    }
+}
+
+fn service_from(record: &ServiceRecord, version: Arc<Version>) -> Service {
+    Service {
+        name: record.name.clone(),
+        hosts: record.hosts.clone(),
+        path_prefix: normalize_prefix(&record.path_prefix),
+        max_request_body: record.options.max_request_body,
+        drain_timeout: Duration::from_millis(record.options.drain_timeout_ms),
+        gate: Arc::new(PauseGate::default()),
+        active: version,
+    }
+}
+
+async fn wait_all_healthy(version: &Version, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if version.all_healthy() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    version.all_healthy()
+}
+
+/// `v1`, then `v2`, … after the previous label's number.
+fn next_label(previous: Option<&VersionRecord>) -> String {
+    let number = previous
+        .and_then(|record| record.label.strip_prefix('v'))
+        .and_then(|digits| digits.parse::<u64>().ok())
+        .unwrap_or(0);
+    format!("v{}", number + 1)
+}
+
+fn route_info(service: &Service, draining: &[(String, Arc<Version>)]) -> RouteInfo {
+    let mut versions = vec![version_info(&service.active, VersionRole::Stable)];
+    versions.extend(
+        draining
+            .iter()
+            .filter(|(name, _)| *name == service.name)
+            .map(|(_, version)| version_info(version, VersionRole::Draining)),
+    );
+    RouteInfo {
+        service: service.name.clone(),
+        hosts: service.hosts.clone(),
+        path_prefix: service.path_prefix.clone(),
+        paused: service.gate.paused().map(|max| PauseState {
+            max_ms: millis(max),
+            held: service.gate.held(),
+        }),
+        versions,
+    }
+}
+
+fn version_info(version: &Version, role: VersionRole) -> VersionInfo {
+    VersionInfo {
+        label: version.label().to_string(),
+        role,
+        targets: version
+            .targets()
+            .iter()
+            .map(|target| TargetInfo {
+                address: target.address().to_string(),
+                healthy: target.is_healthy(),
+                in_flight: target.in_flight(),
+            })
+            .collect(),
+        in_flight: version.in_flight(),
+        last_minute: version
+            .stats()
+            .snapshot(Instant::now().into_std(), Duration::from_secs(60)),
+    }
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| millis(elapsed))
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_count_up() {
+        assert_eq!(next_label(None), "v1");
+        let record = |label: &str| VersionRecord {
+            label: label.to_string(),
+            targets: vec![],
+            activated_at_ms: 0,
+        };
+        assert_eq!(next_label(Some(&record("v41"))), "v42");
+        assert_eq!(next_label(Some(&record("blue"))), "v1");
+    }
+}

@@ -1,0 +1,516 @@
+//! The request path: route, pause gate, admission, target choice, upstream
+//! exchange, with the error and retry rules of a front door.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_telemetry::Outcome;
+use http::request::Parts;
+use http::uri::PathAndQuery;
+use http::{
+    HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, Version as HttpVersion,
+    header,
+};
+use http_body::Body as _;
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::client::conn::TrySendError;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::Admitted;
+use crate::forwarded_headers::{add_forwarded, strip_hop_by_hop, wants_upgrade};
+use crate::limits::Limits;
+use crate::local_response::{bad_request, local_response, paused_response};
+use crate::request_body::{BodyFault, BodyFaultFlag, ClientBody, UpstreamBody};
+use crate::response_body::{Exchange, ResponseBody};
+use crate::router::Router;
+use crate::service::Service;
+use crate::target::Target;
+use crate::upgrade_relay::Relay;
+use crate::upstream_pool::{ConnectError, PooledConnection};
+use crate::version::Version;
+
+/// Who sent a request and how.
+#[derive(Clone, Debug)]
+pub struct ClientContext {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Whether it came over TLS.
+    pub https: bool,
+}
+
+/// Forwards requests to the versions the route table names.
+pub struct Forwarder {
+    router: Arc<Router>,
+    limits: Limits,
+    shutdown: CancellationToken,
+}
+
+/// A request admitted to a version.
+struct Admission {
+    service: Arc<Service>,
+    version: Arc<Version>,
+    admitted: Admitted,
+}
+
+/// A connection chosen for a request.
+struct Chosen {
+    target: Arc<Target>,
+    connection: PooledConnection,
+}
+
+impl Forwarder {
+    /// A forwarder over `router`. `shutdown` fires when upgraded connections
+    /// must be told to go away because the daemon stops.
+    pub fn new(router: Arc<Router>, limits: Limits, shutdown: CancellationToken) -> Self {
+        Forwarder {
+            router,
+            limits,
+            shutdown,
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// Answers one client request.
+    pub async fn handle(
+        &self,
+        mut request: Request<Incoming>,
+        client: &ClientContext,
+    ) -> Response<ResponseBody> {
+        let started = Instant::now();
+        let Some(host) = request_host(&request) else {
+            return bad_request("bad request: no Host header");
+        };
+        if has_conflicting_lengths(request.headers()) {
+            return bad_request("bad request: conflicting Content-Length headers");
+        }
+        let path = request.uri().path().to_string();
+        let Some(service) = self.router.load().lookup(&host, &path).cloned() else {
+            return local_response(
+                StatusCode::NOT_FOUND,
+                "no service is routed for this host and path",
+            );
+        };
+        if let Err(held) = service.gate.pass().await {
+            return paused_response(held.waited.as_secs());
+        }
+        let Some(Admission {
+            service,
+            version,
+            admitted,
+        }) = self.admit(&host, &path)
+        else {
+            return local_response(
+                StatusCode::NOT_FOUND,
+                "no service is routed for this host and path",
+            );
+        };
+
+        let limit = service.max_request_body.or(self.limits.max_request_body);
+        if let (Some(limit), Some(length)) = (limit, content_length(request.headers())) {
+            if length > limit {
+                return too_large(limit);
+            }
+        }
+        let upgrade = request.version() == HttpVersion::HTTP_11 && wants_upgrade(request.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+        let (mut parts, body) = request.into_parts();
+        let fault = Arc::new(BodyFaultFlag::default());
+        let body = match self.read_ahead(body, limit, &fault).await {
+            Ok(body) => body,
+            Err(response) => return response,
+        };
+        prepare_upstream_head(&mut parts, client, &host, upgrade);
+        let chosen = match self.choose(&version).await {
+            Ok(chosen) => chosen,
+            Err(response) => {
+                return response;
+            }
+        };
+        let Chosen {
+            target,
+            mut connection,
+        } = chosen;
+        // Only a reused connection can have been closed under us; only then
+        // is a copy of the head worth keeping for a retry.
+        let replay = (connection.reused() && is_replayable(&parts.method, &body)).then(|| {
+            (
+                parts.method.clone(),
+                parts.uri.clone(),
+                parts.headers.clone(),
+            )
+        });
+        target.start();
+        let request = Request::from_parts(parts, body);
+        let sent = tokio::time::timeout(
+            self.limits.response_header_timeout,
+            send(
+                &target,
+                &mut connection,
+                request,
+                replay,
+                self.limits.connect_timeout,
+            ),
+        )
+        .await;
+        let mut response = match sent {
+            Ok(Ok(response)) => response,
+            Ok(Err(error)) => {
+                target.finish();
+                return match fault.get() {
+                    Some(BodyFault::TooLarge) => too_large(limit.unwrap_or_default()),
+                    Some(BodyFault::Malformed) => {
+                        bad_request("bad request: malformed or incomplete request body")
+                    }
+                    None => {
+                        tracing::warn!(target = target.address(), %error, "Upstream exchange failed");
+                        record(&version, Outcome::UpstreamError, started);
+                        local_response(
+                            StatusCode::BAD_GATEWAY,
+                            "bad gateway: the upstream closed or reset the connection",
+                        )
+                    }
+                };
+            }
+            Err(_) => {
+                target.finish();
+                record(&version, Outcome::Timeout, started);
+                return local_response(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "gateway timeout: the upstream did not answer in time",
+                );
+            }
+        };
+        let latency = started.elapsed();
+        let status = response.status();
+        if status == StatusCode::SWITCHING_PROTOCOLS {
+            if let Some(client_upgrade) = client_upgrade {
+                return self
+                    .switch_protocols(response, client_upgrade, admitted, version, target, latency)
+                    .await;
+            }
+        }
+        strip_hop_by_hop(response.headers_mut(), false);
+        let (head, body) = response.into_parts();
+        let exchange = Exchange::new(
+            admitted,
+            version,
+            target,
+            Some(connection),
+            status.as_u16(),
+            latency,
+        );
+        Response::from_parts(head, ResponseBody::upstream(body, exchange))
+    }
+
+    /// Enters the active version of the service for `host` and `path`,
+    /// re-reading the table when the version closed under us (a swap).
+    fn admit(&self, host: &str, path: &str) -> Option<Admission> {
+        for _ in 0..8 {
+            let table = self.router.load();
+            let service = table.lookup(host, path)?;
+            if let Some(admitted) = service.active.admission().enter() {
+                return Some(Admission {
+                    service: Arc::clone(service),
+                    version: Arc::clone(&service.active),
+                    admitted,
+                });
+            }
+            std::thread::yield_now();
+        }
+        None
+    }
+
+    /// Reads the first body frame before anything goes upstream, so a
+    /// malformed or oversized body is refused with nothing forwarded.
+    async fn read_ahead(
+        &self,
+        mut body: Incoming,
+        limit: Option<u64>,
+        fault: &Arc<BodyFaultFlag>,
+    ) -> Result<UpstreamBody, Response<ResponseBody>> {
+        if body.is_end_stream() {
+            return Ok(UpstreamBody::Empty);
+        }
+        match tokio::time::timeout(self.limits.header_read_timeout, body.frame()).await {
+            Ok(None) => Ok(UpstreamBody::Empty),
+            Ok(Some(Ok(frame))) => {
+                let length = frame.data_ref().map_or(0, |data| data.len() as u64);
+                if let Some(limit) = limit.filter(|&limit| length > limit) {
+                    return Err(too_large(limit));
+                }
+                Ok(UpstreamBody::Client(ClientBody::new(
+                    Some(frame),
+                    body,
+                    limit,
+                    Arc::clone(fault),
+                )))
+            }
+            Ok(Some(Err(_))) => Err(bad_request("bad request: malformed request body")),
+            Err(_) => Err(local_response(
+                StatusCode::REQUEST_TIMEOUT,
+                "request timeout: the request body did not arrive in time",
+            )),
+        }
+    }
+
+    /// Picks a target and a connection to it. A failed connect is retried
+    /// once on another target of the version: nothing reached the upstream.
+    async fn choose(&self, version: &Arc<Version>) -> Result<Chosen, Response<ResponseBody>> {
+        let started = Instant::now();
+        let mut excluded = None;
+        let mut last_error = None;
+        let mut waited_for_health = false;
+        loop {
+            let Some(index) = version.pick(excluded) else {
+                if !waited_for_health && !version.was_ever_healthy() {
+                    waited_for_health = true;
+                    if version
+                        .wait_first_healthy(self.limits.connect_timeout)
+                        .await
+                    {
+                        continue;
+                    }
+                }
+                return Err(match last_error {
+                    Some(error) => connect_failure(version, error, started),
+                    None => {
+                        record(version, Outcome::Status(503), started);
+                        local_response(
+                            StatusCode::SERVICE_UNAVAILABLE,
+                            "service unavailable: no healthy target",
+                        )
+                    }
+                });
+            };
+            let Some(target) = version.targets().get(index).cloned() else {
+                continue;
+            };
+            if let Some(connection) = target.pool().checkout() {
+                return Ok(Chosen { target, connection });
+            }
+            match target.pool().connect(self.limits.connect_timeout).await {
+                Ok(connection) => return Ok(Chosen { target, connection }),
+                Err(error) => {
+                    tracing::warn!(target = target.address(), %error, "Upstream connect failed");
+                    version.set_target_health(index, false);
+                    if excluded.is_some() {
+                        return Err(connect_failure(version, error, started));
+                    }
+                    excluded = Some(index);
+                    last_error = Some(error);
+                }
+            }
+        }
+    }
+
+    async fn switch_protocols(
+        &self,
+        mut response: Response<Incoming>,
+        client_upgrade: hyper::upgrade::OnUpgrade,
+        admitted: Admitted,
+        version: Arc<Version>,
+        target: Arc<Target>,
+        latency: Duration,
+    ) -> Response<ResponseBody> {
+        let websocket = response
+            .headers()
+            .get(header::UPGRADE)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.eq_ignore_ascii_case("websocket"));
+        let upstream = hyper::upgrade::on(&mut response);
+        version
+            .stats()
+            .record(Instant::now().into_std(), Outcome::Status(101), latency);
+        let upstream = match upstream.await {
+            Ok(upstream) => upstream,
+            Err(error) => {
+                target.finish();
+                tracing::warn!(target = target.address(), %error, "Upstream upgrade failed");
+                return local_response(
+                    StatusCode::BAD_GATEWAY,
+                    "bad gateway: the upstream upgrade failed",
+                );
+            }
+        };
+        Relay {
+            admitted,
+            version,
+            target,
+            shutdown: self.shutdown.clone(),
+            websocket,
+        }
+        .spawn(client_upgrade, upstream);
+        let (mut head, _) = response.into_parts();
+        strip_hop_by_hop(&mut head.headers, true);
+        Response::from_parts(head, ResponseBody::empty())
+    }
+}
+
+/// Why an upstream exchange failed.
+#[derive(Debug, thiserror::Error)]
+enum SendError {
+    #[error(transparent)]
+    Upstream(#[from] hyper::Error),
+    #[error("the pooled connection had closed and reconnecting failed: {0}")]
+    Reconnect(ConnectError),
+}
+
+/// Sends on `connection`; a request the upstream never saw (a pooled
+/// connection it had just closed) is sent again once on a fresh connection.
+async fn send(
+    target: &Target,
+    connection: &mut PooledConnection,
+    request: Request<UpstreamBody>,
+    replay: Option<(Method, Uri, HeaderMap)>,
+    connect_timeout: Duration,
+) -> Result<Response<Incoming>, SendError> {
+    let reused = connection.reused();
+    let unsent = match connection.sender().ready().await {
+        Ok(()) => match connection.sender().try_send_request(request).await {
+            Ok(response) => return Ok(response),
+            Err(error) => retry_candidate(error, reused, replay)?,
+        },
+        Err(error) if reused => {
+            tracing::debug!(%error, "Pooled connection closed before use");
+            request
+        }
+        Err(error) => return Err(error.into()),
+    };
+    *connection = target
+        .pool()
+        .connect(connect_timeout)
+        .await
+        .map_err(SendError::Reconnect)?;
+    connection.sender().ready().await?;
+    Ok(connection.sender().send_request(unsent).await?)
+}
+
+/// The request to send again after `error`, if that is safe.
+fn retry_candidate(
+    mut error: TrySendError<Request<UpstreamBody>>,
+    reused: bool,
+    replay: Option<(Method, Uri, HeaderMap)>,
+) -> Result<Request<UpstreamBody>, hyper::Error> {
+    if let Some(request) = error.take_message() {
+        if reused {
+            return Ok(request);
+        }
+    }
+    match replay {
+        // An idempotent request without a body on a reused connection that
+        // closed before any answer: the upstream dropped it unprocessed.
+        Some((method, uri, headers)) if reused && error.error().is_incomplete_message() => {
+            let mut request = Request::new(UpstreamBody::Empty);
+            *request.method_mut() = method;
+            *request.uri_mut() = uri;
+            *request.headers_mut() = headers;
+            Ok(request)
+        }
+        _ => Err(error.into_error()),
+    }
+}
+
+fn prepare_upstream_head(parts: &mut Parts, client: &ClientContext, host: &str, upgrade: bool) {
+    strip_hop_by_hop(&mut parts.headers, upgrade);
+    parts.headers.remove(header::EXPECT);
+    add_forwarded(
+        &mut parts.headers,
+        client.peer.ip(),
+        client.https,
+        Some(host),
+    );
+    if !parts.headers.contains_key(header::HOST) {
+        if let Ok(value) = HeaderValue::from_str(host) {
+            parts.headers.insert(header::HOST, value);
+        }
+    }
+    parts.version = HttpVersion::HTTP_11;
+    let origin_form = parts
+        .uri
+        .path_and_query()
+        .cloned()
+        .unwrap_or_else(|| PathAndQuery::from_static("/"));
+    parts.uri = Uri::from(origin_form);
+}
+
+fn is_replayable(method: &Method, body: &UpstreamBody) -> bool {
+    matches!(body, UpstreamBody::Empty) && (method.is_idempotent())
+}
+
+fn request_host<B>(request: &Request<B>) -> Option<String> {
+    request
+        .uri()
+        .authority()
+        .map(|authority| authority.as_str().to_string())
+        .or_else(|| {
+            request
+                .headers()
+                .get(header::HOST)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_string)
+        })
+        .filter(|host| !host.is_empty())
+}
+
+fn content_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse().ok())
+}
+
+/// Several Content-Length values that disagree: a smuggling attempt.
+fn has_conflicting_lengths(headers: &HeaderMap) -> bool {
+    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
+    match values.next() {
+        Some(first) => values.any(|other| other != first),
+        None => false,
+    }
+}
+
+fn too_large(limit: u64) -> Response<ResponseBody> {
+    let mut response = local_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("payload too large: this service accepts request bodies up to {limit} bytes"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+fn connect_failure(
+    version: &Version,
+    error: ConnectError,
+    started: Instant,
+) -> Response<ResponseBody> {
+    match error {
+        ConnectError::TimedOut { .. } => {
+            record(version, Outcome::Timeout, started);
+            local_response(
+                StatusCode::GATEWAY_TIMEOUT,
+                "gateway timeout: connecting to the upstream timed out",
+            )
+        }
+        ConnectError::Failed { .. } | ConnectError::Handshake { .. } => {
+            record(version, Outcome::ConnectFailure, started);
+            local_response(
+                StatusCode::BAD_GATEWAY,
+                "bad gateway: the upstream refused the connection",
+            )
+        }
+    }
+}
+
+fn record(version: &Version, outcome: Outcome, started: Instant) {
+    version
+        .stats()
+        .record(Instant::now().into_std(), outcome, started.elapsed());
+}

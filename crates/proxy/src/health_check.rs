@@ -1,0 +1,142 @@
+//! Active health checks: each target of a version is asked `GET <path>` on a
+//! fresh connection every interval; N answers in a row decide its health.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, header};
+use http_body_util::{BodyExt, Empty};
+use hyper::client::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use crate::target::Target;
+use crate::version::Version;
+
+/// How a version's targets are checked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Path asked on each target.
+    pub path: String,
+    /// Time between checks of one target.
+    pub interval: Duration,
+    /// Consecutive passes that make a target healthy (and failures that make it unhealthy).
+    pub threshold: u32,
+    /// Longest wait for one answer.
+    pub timeout: Duration,
+}
+
+/// The verdict so far for one target: consecutive passes or failures.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Streak {
+    passes: u32,
+    failures: u32,
+}
+
+impl Streak {
+    /// Folds one check result in; returns the new health if it changed.
+    pub fn observe(&mut self, passed: bool, healthy_now: bool, threshold: u32) -> Option<bool> {
+        let threshold = threshold.max(1);
+        if passed {
+            self.passes = self.passes.saturating_add(1);
+            self.failures = 0;
+            (!healthy_now && self.passes >= threshold).then_some(true)
+        } else {
+            self.failures = self.failures.saturating_add(1);
+            self.passes = 0;
+            (healthy_now && self.failures >= threshold).then_some(false)
+        }
+    }
+}
+
+/// Checks every target of `version` until the version retires.
+pub fn spawn(version: Arc<Version>, check: HealthCheck) {
+    for index in 0..version.targets().len() {
+        let version = Arc::clone(&version);
+        let check = check.clone();
+        tokio::spawn(async move {
+            let retired = version.retired().clone();
+            tokio::select! {
+                _ = retired.cancelled() => {}
+                _ = check_target(&version, index, &check) => {}
+            }
+        });
+    }
+}
+
+async fn check_target(version: &Version, index: usize, check: &HealthCheck) {
+    let Some(target) = version.targets().get(index).cloned() else {
+        return;
+    };
+    let mut streak = Streak::default();
+    let mut ticker = tokio::time::interval(check.interval.max(Duration::from_millis(10)));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        let passed = probe(&target, check).await;
+        if let Some(healthy) = streak.observe(passed, target.is_healthy(), check.threshold) {
+            if healthy {
+                tracing::info!(
+                    target = target.address(),
+                    version = version.label(),
+                    "Target is healthy"
+                );
+            } else {
+                tracing::warn!(
+                    target = target.address(),
+                    version = version.label(),
+                    "Target is unhealthy"
+                );
+            }
+            version.set_target_health(index, healthy);
+        }
+    }
+}
+
+/// One check: a 2xx answer within the timeout passes.
+pub async fn probe(target: &Target, check: &HealthCheck) -> bool {
+    let attempt = async {
+        let stream = TcpStream::connect(target.socket_address()).await.ok()?;
+        let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+        tokio::spawn(connection);
+        let request = Request::get(check.path.as_str())
+            .header(header::HOST, target.address())
+            .header(header::USER_AGENT, "baton-health-check")
+            .header(header::CONNECTION, "close")
+            .body(Empty::<Bytes>::new())
+            .ok()?;
+        let response = sender.send_request(request).await.ok()?;
+        let passed = response.status().is_success();
+        // Read the body so the target sees a complete exchange.
+        let _ = response.into_body().collect().await;
+        Some(passed)
+    };
+    matches!(
+        tokio::time::timeout(check.timeout, attempt).await,
+        Ok(Some(true))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streak_needs_threshold_in_a_row() {
+        let mut streak = Streak::default();
+        assert_eq!(streak.observe(true, false, 2), None);
+        assert_eq!(streak.observe(false, false, 2), None);
+        assert_eq!(streak.observe(true, false, 2), None);
+        assert_eq!(streak.observe(true, false, 2), Some(true));
+        assert_eq!(streak.observe(true, true, 2), None);
+        assert_eq!(streak.observe(false, true, 2), None);
+        assert_eq!(streak.observe(false, true, 2), Some(false));
+    }
+
+    #[test]
+    fn threshold_zero_means_one() {
+        let mut streak = Streak::default();
+        assert_eq!(streak.observe(true, false, 0), Some(true));
+    }
+}

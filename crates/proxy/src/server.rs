@@ -1,0 +1,249 @@
+//! The public side: accept loops, one task per client connection (HTTP/1.1,
+//! h2c with prior knowledge, HTTP/2 over TLS), and the daemon's shutdown
+//! rules for client connections.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderValue, StatusCode, header};
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+
+use crate::admission::Admission;
+use crate::forward::{ClientContext, Forwarder};
+
+/// The HTTP/2 connection preface a prior-knowledge client opens with.
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Serves clients on any number of listeners and stops them gracefully.
+pub struct Server {
+    forwarder: Arc<Forwarder>,
+    connections: Arc<Admission>,
+    stopping: CancellationToken,
+    idle_grace: Duration,
+}
+
+/// What a shutdown left behind.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ShutdownReport {
+    /// Client connections still open when the drain timeout ended the wait.
+    pub connections_cut: u64,
+}
+
+impl Server {
+    /// A server forwarding through `forwarder`. While stopping, an idle
+    /// keep-alive connection is kept `idle_grace` for its next request.
+    pub fn new(forwarder: Arc<Forwarder>, idle_grace: Duration) -> Arc<Self> {
+        Arc::new(Server {
+            forwarder,
+            connections: Arc::new(Admission::default()),
+            stopping: CancellationToken::new(),
+            idle_grace,
+        })
+    }
+
+    /// Client connections open now.
+    pub fn connections(&self) -> u64 {
+        self.connections.in_flight()
+    }
+
+    /// Accepts on `listener` (with TLS when `tls` is set) until shutdown.
+    pub fn serve(
+        self: &Arc<Self>,
+        listener: TcpListener,
+        tls: Option<TlsAcceptor>,
+    ) -> JoinHandle<()> {
+        let server = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                let accepted = tokio::select! {
+                    accepted = listener.accept() => accepted,
+                    _ = server.stopping.cancelled() => break,
+                };
+                match accepted {
+                    Ok((stream, peer)) => {
+                        let Some(entered) = server.connections.enter() else {
+                            break;
+                        };
+                        let server = Arc::clone(&server);
+                        let tls = tls.clone();
+                        tokio::spawn(async move {
+                            server.serve_connection(stream, peer, tls).await;
+                            drop(entered);
+                        });
+                    }
+                    Err(error) => {
+                        // Out of file descriptors, say: back off, keep serving.
+                        tracing::warn!(%error, "Accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                }
+            }
+            // Dropping the listener here stops the kernel accepting for it.
+        })
+    }
+
+    /// Stops accepting, lets requests in flight finish and keep-alive
+    /// connections take one last request (answered `Connection: close`);
+    /// HTTP/2 connections get GOAWAY. Waits up to `drain_timeout`.
+    pub async fn shutdown(&self, drain_timeout: Duration) -> ShutdownReport {
+        self.stopping.cancel();
+        let drained = tokio::time::timeout(drain_timeout, self.connections.close_when_idle()).await;
+        let mut report = ShutdownReport::default();
+        if drained.is_err() {
+            report.connections_cut = self.connections.in_flight();
+            self.connections.close_now();
+        }
+        report
+    }
+
+    async fn serve_connection(
+        self: &Arc<Self>,
+        stream: TcpStream,
+        peer: SocketAddr,
+        tls: Option<TlsAcceptor>,
+    ) {
+        let _ = stream.set_nodelay(true);
+        let limits = self.forwarder.limits().clone();
+        match tls {
+            Some(acceptor) => {
+                let handshake =
+                    tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)).await;
+                let stream = match handshake {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(error)) => {
+                        tracing::debug!(%peer, %error, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+                let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
+                let context = ClientContext { peer, https: true };
+                if http2 {
+                    self.serve_http2(stream, context).await;
+                } else {
+                    self.serve_http1(stream, context).await;
+                }
+            }
+            None => {
+                let context = ClientContext { peer, https: false };
+                match tokio::time::timeout(
+                    limits.header_read_timeout,
+                    opens_with_h2_preface(&stream),
+                )
+                .await
+                {
+                    Ok(true) => self.serve_http2(stream, context).await,
+                    Ok(false) => self.serve_http1(stream, context).await,
+                    Err(_) => {}
+                }
+            }
+        }
+    }
+
+    async fn serve_http1<I>(self: &Arc<Self>, io: I, context: ClientContext)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let limits = self.forwarder.limits();
+        let server = Arc::clone(self);
+        let service = service_fn(move |request| {
+            let server = Arc::clone(&server);
+            let context = context.clone();
+            async move {
+                let mut response = server.forwarder.handle(request, &context).await;
+                // While stopping, every answer ends its connection: the client
+                // learns it must reconnect, and nothing is closed under it.
+                if server.stopping.is_cancelled()
+                    && response.status() != StatusCode::SWITCHING_PROTOCOLS
+                {
+                    response
+                        .headers_mut()
+                        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                }
+                Ok::<_, Infallible>(response)
+            }
+        });
+        let mut builder = http1::Builder::new();
+        builder
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_size.max(8192))
+            .max_headers(100);
+        let connection = builder
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => log_connection_end(result),
+            _ = self.stopping.cancelled() => {
+                tokio::select! {
+                    result = connection.as_mut() => log_connection_end(result),
+                    _ = tokio::time::sleep(self.idle_grace) => {
+                        connection.as_mut().graceful_shutdown();
+                        log_connection_end(connection.await);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn serve_http2<I>(self: &Arc<Self>, io: I, context: ClientContext)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let limits = self.forwarder.limits();
+        let server = Arc::clone(self);
+        let service = service_fn(move |request| {
+            let server = Arc::clone(&server);
+            let context = context.clone();
+            async move { Ok::<_, Infallible>(server.forwarder.handle(request, &context).await) }
+        });
+        let mut builder = http2::Builder::new(TokioExecutor::new());
+        builder
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(limits.max_header_size).unwrap_or(u32::MAX));
+        let connection = builder.serve_connection(TokioIo::new(io), service);
+        tokio::pin!(connection);
+        tokio::select! {
+            result = connection.as_mut() => log_connection_end(result),
+            _ = self.stopping.cancelled() => {
+                connection.as_mut().graceful_shutdown();
+                log_connection_end(connection.await);
+            }
+        }
+    }
+}
+
+/// Peeks (without consuming) to tell h2c prior knowledge from HTTP/1.x.
+async fn opens_with_h2_preface(stream: &TcpStream) -> bool {
+    let mut buffer = [0u8; 24];
+    loop {
+        let seen = match stream.peek(&mut buffer).await {
+            Ok(0) | Err(_) => return false,
+            Ok(seen) => seen,
+        };
+        if buffer[..seen] != H2_PREFACE[..seen] {
+            return false;
+        }
+        if seen == H2_PREFACE.len() {
+            return true;
+        }
+        // A partial preface: wait for the rest to arrive.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+fn log_connection_end(result: Result<(), hyper::Error>) {
+    if let Err(error) = result {
+        tracing::debug!(%error, "Client connection ended with an error");
+    }
+}
