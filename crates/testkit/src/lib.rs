@@ -1,1 +1,19 @@
-//! placeholder
+//! Test support for baton's end-to-end tests: runs the real `baton` binary
+//! with a temporary state directory and port-0 listeners, starts the demo
+//! app, waits with deadlines, and kills what it started (by process group)
+//! when dropped.
+//!
+//! Test-only: nothing in the product depends on it, and it must not
+//! re-implement what the binary does; it only starts, watches and stops.
+#![deny(missing_docs)]
+
+mod app;
+mod binaries;
+mod daemon;
+mod process_group;
+mod wait;
+
+pub use app::{App, AppBuilder};
+pub use binaries::binary;
+pub use daemon::{CommandOutput, Daemon, DaemonBuilder};
+pub use wait::wait_until;

@@ -1,0 +1,69 @@
+//! The command line: global options and the subcommands.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::{daemon_command, probe_command, route_command};
+
+/// baton: one binary that deploys web applications with zero failed requests.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, about)]
+pub struct Cli {
+    /// The daemon's control socket [default: STATE_DIR/baton.sock]
+    #[arg(long, global = true, env = "BATON_SOCKET", value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+
+    /// The daemon's state directory [default: /var/lib/baton as root, else $XDG_STATE_HOME/baton]
+    #[arg(long, global = true, env = "BATON_STATE_DIR", value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: the front-door proxy and the control API (foreground)
+    Daemon(daemon_command::DaemonArgs),
+    /// Drive the proxy by hand: put targets behind a service, pause, remove
+    #[command(subcommand)]
+    Route(route_command::RouteCommand),
+    /// Load-test a URL and count every failure
+    Probe(probe_command::ProbeArgs),
+}
+
+impl Command {
+    /// Whether this is the long-running daemon (it logs more).
+    pub fn is_daemon(&self) -> bool {
+        matches!(self, Command::Daemon(_))
+    }
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<ExitCode> {
+        let state_dir = self.state_dir.unwrap_or_else(baton_daemon::default_state_dir);
+        match self.command {
+            Command::Daemon(args) => daemon_command::run(args, state_dir).await,
+            Command::Route(command) => {
+                let socket = self.socket.unwrap_or_else(|| state_dir.join("baton.sock"));
+                route_command::run(command, baton_api::Client::new(socket)).await
+            }
+            Command::Probe(args) => probe_command::run(args).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}
