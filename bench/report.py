@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""Turns bench/proxy.sh's raw results into BENCHMARKS.md (stdout)."""
+import datetime
+import platform
+import re
+import subprocess
+import sys
+
+results_path, idle_rss_kib, peak_rss_kib, duration = sys.argv[1:5]
+
+
+def to_ms(text):
+    match = re.fullmatch(r"([0-9.]+)(us|ms|s)", text.strip())
+    if not match:
+        return float("nan")
+    value, unit = float(match.group(1)), match.group(2)
+    return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
+
+
+def version(command):
+    try:
+        out = subprocess.run(command, capture_output=True, text=True, timeout=10)
+        return (out.stdout + out.stderr).strip().splitlines()[0]
+    except Exception:
+        return "unknown"
+
+
+rows = [line.rstrip("\n").split("\t") for line in open(results_path) if line.strip()]
+h1 = {(r[1], r[2]): (float(r[3]), to_ms(r[4]), int(r[5])) for r in rows if r[0] == "h1"}
+h2 = {r[1]: (float(r[3]), to_ms(r[4])) for r in rows if r[0] == "h2"}
+concurrencies = sorted({c for _, c in h1}, key=int)
+
+cpu = "unknown"
+for line in open("/proc/cpuinfo"):
+    if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+
+out = []
+out.append("# Benchmarks\n")
+out.append("Written by `bench/proxy.sh`; every number below comes from one run on one machine, "
+           "so compare the columns of a row, not runs across machines. Loopback only: the load "
+           "generator, the proxy and the upstream share the same cores, which caps every proxy.\n")
+out.append(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
+out.append(f"- machine: {cpu}, {cores} cores, Linux {platform.release()}")
+out.append(f"- tools: {version(['wrk', '--version'])}; {version(['h2load', '--version'])}")
+out.append(f"- peers: {version(['haproxy', '-v'])}; {version(['nginx', '-v'])}")
+out.append(f"- upstream: the demo app's `/fixed` (3-byte body) over keep-alive; each cell runs {duration}")
+out.append("")
+out.append("## HTTP/1.1 keep-alive (wrk -t2)\n")
+out.append("| connections | target | req/s | p99 | req/s vs direct | req/s vs HAProxy | p99 vs HAProxy | non-2xx |")
+out.append("|---:|---|---:|---:|---:|---:|---:|---:|")
+for c in concurrencies:
+    direct = h1.get(("direct", c))
+    haproxy = h1.get(("haproxy", c))
+    for name in ["direct", "baton", "haproxy", "nginx"]:
+        cell = h1.get((name, c))
+        if not cell:
+            continue
+        rps, p99, errors = cell
+        vs_direct = f"{rps / direct[0]:.2f}" if direct else "-"
+        vs_haproxy = f"{rps / haproxy[0]:.2f}" if haproxy else "-"
+        p99_vs = f"{p99 / haproxy[1]:.2f}" if haproxy and haproxy[1] else "-"
+        out.append(f"| {c} | {name} | {rps:,.0f} | {p99:.2f} ms | {vs_direct} | {vs_haproxy} | {p99_vs} | {errors} |")
+out.append("")
+out.append("## HTTP/2 h2c (h2load -c16 -m10)\n")
+out.append("| target | req/s | mean request time | req/s vs HAProxy |")
+out.append("|---|---:|---:|---:|")
+for name in ["baton", "haproxy", "nginx"]:
+    if name in h2:
+        rps, mean = h2[name]
+        base = h2.get("haproxy")
+        ratio = f"{rps / base[0]:.2f}" if base else "-"
+        out.append(f"| {name} | {rps:,.0f} | {mean:.2f} ms | {ratio} |")
+out.append("")
+out.append("## baton's memory\n")
+out.append(f"- idle, one route: {int(idle_rss_kib) / 1024:.1f} MiB RSS")
+out.append(f"- peak under the wrk runs: {int(peak_rss_kib) / 1024:.1f} MiB RSS")
+out.append("")
+print("\n".join(out))
