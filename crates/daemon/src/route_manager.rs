@@ -171,7 +171,7 @@ impl RouteManager {
                 targets: request.targets.clone(),
                 activated_at_ms: unix_ms(),
             }),
-            pause: previous.as_ref().and_then(|record| record.pause.clone()),
+            pause: previous.as_ref().and_then(|record| record.pause),
         };
         let replaced = match self
             .router
@@ -364,16 +364,15 @@ fn validate(name: &str, request: &DeployRoute) -> Result<(), RouteError> {
             "health interval, health timeout and deploy timeout must be longer than 0s".to_string(),
         );
     }
-    if let Some(label) = &request.version {
-        if label.is_empty()
+    if let Some(label) = &request.version
+        && (label.is_empty()
             || label.len() > 64
-            || label.chars().any(|c| c.is_whitespace() || c.is_control())
+            || label.chars().any(|c| c.is_whitespace() || c.is_control()))
         {
             return invalid(format!(
                 "--version {label:?} must be 1 to 64 characters without spaces"
             ));
         }
-    }
     Ok(())
 }
 
@@ -490,7 +489,7 @@ fn version_info(version: &Version, role: VersionRole) -> VersionInfo {
 fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |elapsed| millis(elapsed))
+        .map_or(0, millis)
 }
 
 fn millis(duration: Duration) -> u64 {

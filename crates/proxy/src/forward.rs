@@ -90,6 +90,11 @@ impl Forwarder {
         if has_conflicting_lengths(request.headers()) {
             return bad_request("bad request: conflicting Content-Length headers");
         }
+        // hyper's read buffer bounds the head only loosely (a head arriving in
+        // large reads gets past it), so the limit is checked here exactly.
+        if head_size(&request) > self.limits.max_header_size {
+            return head_too_large(self.limits.max_header_size);
+        }
         let path = request.uri().path().to_string();
         let Some(service) = self.router.load().lookup(&host, &path).cloned() else {
             return local_response(
@@ -113,11 +118,10 @@ impl Forwarder {
         };
 
         let limit = service.max_request_body.or(self.limits.max_request_body);
-        if let (Some(limit), Some(length)) = (limit, content_length(request.headers())) {
-            if length > limit {
+        if let (Some(limit), Some(length)) = (limit, content_length(request.headers()))
+            && length > limit {
                 return too_large(limit);
             }
-        }
         let upgrade = request.version() == HttpVersion::HTTP_11 && wants_upgrade(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
@@ -189,13 +193,12 @@ impl Forwarder {
         };
         let latency = started.elapsed();
         let status = response.status();
-        if status == StatusCode::SWITCHING_PROTOCOLS {
-            if let Some(client_upgrade) = client_upgrade {
+        if status == StatusCode::SWITCHING_PROTOCOLS
+            && let Some(client_upgrade) = client_upgrade {
                 return self
                     .switch_protocols(response, client_upgrade, admitted, version, target, latency)
                     .await;
             }
-        }
         strip_hop_by_hop(response.headers_mut(), false);
         let (head, body) = response.into_parts();
         let exchange = Exchange::new(
@@ -398,11 +401,10 @@ fn retry_candidate(
     reused: bool,
     replay: Option<(Method, Uri, HeaderMap)>,
 ) -> Result<Request<UpstreamBody>, hyper::Error> {
-    if let Some(request) = error.take_message() {
-        if reused {
+    if let Some(request) = error.take_message()
+        && reused {
             return Ok(request);
         }
-    }
     match replay {
         // An idempotent request without a body on a reused connection that
         // closed before any answer: the upstream dropped it unprocessed.
@@ -426,11 +428,10 @@ fn prepare_upstream_head(parts: &mut Parts, client: &ClientContext, host: &str, 
         client.https,
         Some(host),
     );
-    if !parts.headers.contains_key(header::HOST) {
-        if let Ok(value) = HeaderValue::from_str(host) {
+    if !parts.headers.contains_key(header::HOST)
+        && let Ok(value) = HeaderValue::from_str(host) {
             parts.headers.insert(header::HOST, value);
         }
-    }
     parts.version = HttpVersion::HTTP_11;
     let origin_form = parts
         .uri
@@ -473,6 +474,33 @@ fn has_conflicting_lengths(headers: &HeaderMap) -> bool {
         Some(first) => values.any(|other| other != first),
         None => false,
     }
+}
+
+/// The request head's size as HTTP/1.1 sends it: request line and header lines.
+fn head_size<B>(request: &Request<B>) -> usize {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(1, |target| target.as_str().len());
+    // METHOD SP TARGET SP HTTP/1.1 CRLF
+    let line = request.method().as_str().len() + 1 + target + 1 + "HTTP/1.1\r\n".len();
+    let headers: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + ": \r\n".len())
+        .sum();
+    line + headers + "\r\n".len()
+}
+
+fn head_too_large(limit: usize) -> Response<ResponseBody> {
+    let mut response = local_response(
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+        &format!("request header fields too large: the request head may be up to {limit} bytes"),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 fn too_large(limit: u64) -> Response<ResponseBody> {

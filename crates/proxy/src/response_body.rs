@@ -59,11 +59,10 @@ impl Exchange {
             .stats()
             .record(Instant::now().into_std(), outcome, self.latency);
         self.target.finish();
-        if let Some(connection) = self.connection.take() {
-            if reuse {
+        if let Some(connection) = self.connection.take()
+            && reuse {
                 self.target.pool().release(connection);
             }
-        }
     }
 }
 

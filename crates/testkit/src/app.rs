@@ -49,9 +49,12 @@ impl AppBuilder {
         for (key, value) in &self.env {
             command.env(key, value);
         }
-        let mut child = command
-            .spawn()
-            .with_context(|| format!("starting {} (build it with cargo build)", binary("demo-app").display()))?;
+        let mut child = command.spawn().with_context(|| {
+            format!(
+                "starting {} (build it with cargo build)",
+                binary("demo-app").display()
+            )
+        })?;
         let pid = child.id().context("demo app exited at once")?;
         let stdout = child.stdout.take().context("no stdout")?;
         let mut lines = BufReader::new(stdout).lines();

@@ -101,7 +101,10 @@ impl DaemonBuilder {
             .args(["--http", "127.0.0.1:0"])
             .env("BATON_STATE_DIR", &state_dir)
             .env_remove("BATON_SOCKET")
-            .env("RUST_LOG", std::env::var("BATON_TEST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("BATON_TEST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(log)
@@ -127,7 +130,8 @@ impl DaemonBuilder {
             let exited = matches!(child.try_wait(), Ok(Some(_)));
             if exited || tokio::time::Instant::now() >= give_up {
                 kill_group(pid);
-                let logs = std::fs::read_to_string(state_dir.join("daemon.log")).unwrap_or_default();
+                let logs =
+                    std::fs::read_to_string(state_dir.join("daemon.log")).unwrap_or_default();
                 anyhow::bail!("the daemon did not start serving within 10 s:\n{logs}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -214,9 +218,10 @@ impl Daemon {
 
     /// Runs `baton ARGS…` against this daemon (up to 120 s).
     pub async fn baton(&self, args: &[&str]) -> anyhow::Result<CommandOutput> {
-        let output = tokio::time::timeout(Duration::from_secs(120), self.command().args(args).output())
-            .await
-            .with_context(|| format!("baton {args:?} did not finish within 120 s"))??;
+        let output =
+            tokio::time::timeout(Duration::from_secs(120), self.command().args(args).output())
+                .await
+                .with_context(|| format!("baton {args:?} did not finish within 120 s"))??;
         Ok(CommandOutput {
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -255,7 +260,11 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         kill_group(self.pid);
         if std::thread::panicking() {
-            eprintln!("--- daemon log ({}) ---\n{}", self.state_dir.display(), self.logs());
+            eprintln!(
+                "--- daemon log ({}) ---\n{}",
+                self.state_dir.display(),
+                self.logs()
+            );
         }
     }
 }
