@@ -119,9 +119,10 @@ impl Forwarder {
 
         let limit = service.max_request_body.or(self.limits.max_request_body);
         if let (Some(limit), Some(length)) = (limit, content_length(request.headers()))
-            && length > limit {
-                return too_large(limit);
-            }
+            && length > limit
+        {
+            return too_large(limit);
+        }
         let upgrade = request.version() == HttpVersion::HTTP_11 && wants_upgrade(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
         let (mut parts, body) = request.into_parts();
@@ -194,11 +195,12 @@ impl Forwarder {
         let latency = started.elapsed();
         let status = response.status();
         if status == StatusCode::SWITCHING_PROTOCOLS
-            && let Some(client_upgrade) = client_upgrade {
-                return self
-                    .switch_protocols(response, client_upgrade, admitted, version, target, latency)
-                    .await;
-            }
+            && let Some(client_upgrade) = client_upgrade
+        {
+            return self
+                .switch_protocols(response, client_upgrade, admitted, version, target, latency)
+                .await;
+        }
         strip_hop_by_hop(response.headers_mut(), false);
         let (head, body) = response.into_parts();
         let exchange = Exchange::new(
@@ -225,7 +227,6 @@ impl Forwarder {
                     admitted,
                 });
             }
-            std::thread::yield_now();
         }
         None
     }
@@ -402,9 +403,10 @@ fn retry_candidate(
     replay: Option<(Method, Uri, HeaderMap)>,
 ) -> Result<Request<UpstreamBody>, hyper::Error> {
     if let Some(request) = error.take_message()
-        && reused {
-            return Ok(request);
-        }
+        && reused
+    {
+        return Ok(request);
+    }
     match replay {
         // An idempotent request without a body on a reused connection that
         // closed before any answer: the upstream dropped it unprocessed.
@@ -429,9 +431,10 @@ fn prepare_upstream_head(parts: &mut Parts, client: &ClientContext, host: &str, 
         Some(host),
     );
     if !parts.headers.contains_key(header::HOST)
-        && let Ok(value) = HeaderValue::from_str(host) {
-            parts.headers.insert(header::HOST, value);
-        }
+        && let Ok(value) = HeaderValue::from_str(host)
+    {
+        parts.headers.insert(header::HOST, value);
+    }
     parts.version = HttpVersion::HTTP_11;
     let origin_form = parts
         .uri

@@ -65,16 +65,20 @@ pub fn spawn(version: Arc<Version>, check: HealthCheck) {
     }
 }
 
+/// A healthy target is checked at least this far apart: the fast interval
+/// serves deploys (a new version is gated in milliseconds); steady state
+/// needs no more than this, and passive checks catch refused connects at once.
+const STEADY_INTERVAL: Duration = Duration::from_secs(1);
+
 async fn check_target(version: &Version, index: usize, check: &HealthCheck) {
     let Some(target) = version.targets().get(index).cloned() else {
         return;
     };
     let mut streak = Streak::default();
-    let mut ticker = tokio::time::interval(check.interval.max(Duration::from_millis(10)));
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut prober = Prober::default();
+    let interval = check.interval.max(Duration::from_millis(10));
     loop {
-        ticker.tick().await;
-        let passed = probe(&target, check).await;
+        let passed = prober.check(&target, check).await;
         if let Some(healthy) = streak.observe(passed, target.is_healthy(), check.threshold) {
             if healthy {
                 tracing::info!(
@@ -91,31 +95,59 @@ async fn check_target(version: &Version, index: usize, check: &HealthCheck) {
             }
             version.set_target_health(index, healthy);
         }
+        let pause = if target.is_healthy() {
+            interval.max(STEADY_INTERVAL)
+        } else {
+            interval
+        };
+        tokio::time::sleep(pause).await;
     }
 }
 
-/// One check: a 2xx answer within the timeout passes.
-pub async fn probe(target: &Target, check: &HealthCheck) -> bool {
-    let attempt = async {
-        let stream = TcpStream::connect(target.socket_address()).await.ok()?;
-        let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
-        tokio::spawn(connection);
+/// Checks over one keep-alive connection per target, reopened when it
+/// breaks, so a fast interval does not churn sockets.
+#[derive(Default)]
+struct Prober {
+    connection: Option<http1::SendRequest<Empty<Bytes>>>,
+}
+
+impl Prober {
+    async fn check(&mut self, target: &Target, check: &HealthCheck) -> bool {
+        let attempt = self.attempt(target, check);
+        let passed = matches!(
+            tokio::time::timeout(check.timeout, attempt).await,
+            Ok(Some(true))
+        );
+        if !passed {
+            // A failed or timed-out exchange leaves the connection unusable.
+            self.connection = None;
+        }
+        passed
+    }
+
+    async fn attempt(&mut self, target: &Target, check: &HealthCheck) -> Option<bool> {
+        let mut sender = match self.connection.take() {
+            Some(sender) if !sender.is_closed() => sender,
+            _ => {
+                let stream = TcpStream::connect(target.socket_address()).await.ok()?;
+                let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
+                tokio::spawn(connection);
+                sender
+            }
+        };
+        sender.ready().await.ok()?;
         let request = Request::get(check.path.as_str())
             .header(header::HOST, target.address())
             .header(header::USER_AGENT, "baton-health-check")
-            .header(header::CONNECTION, "close")
             .body(Empty::<Bytes>::new())
             .ok()?;
         let response = sender.send_request(request).await.ok()?;
         let passed = response.status().is_success();
-        // Read the body so the target sees a complete exchange.
-        let _ = response.into_body().collect().await;
+        // Read the body so the connection can take the next check.
+        response.into_body().collect().await.ok()?;
+        self.connection = Some(sender);
         Some(passed)
-    };
-    matches!(
-        tokio::time::timeout(check.timeout, attempt).await,
-        Ok(Some(true))
-    )
+    }
 }
 
 #[cfg(test)]

@@ -47,7 +47,3 @@ pub fn spawn_health_checks(version: std::sync::Arc<Version>, check: HealthCheck)
     health_check::spawn(version, check);
 }
 
-/// One health check of `target` now.
-pub async fn check_health(target: &Target, check: &HealthCheck) -> bool {
-    health_check::probe(target, check).await
-}

@@ -60,9 +60,10 @@ impl Exchange {
             .record(Instant::now().into_std(), outcome, self.latency);
         self.target.finish();
         if let Some(connection) = self.connection.take()
-            && reuse {
-                self.target.pool().release(connection);
-            }
+            && reuse
+        {
+            self.target.pool().release(connection);
+        }
     }
 }
 

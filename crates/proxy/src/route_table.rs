@@ -115,10 +115,12 @@ impl RouteTable {
         }
         for (suffix, list) in &self.wildcard {
             // `*.example.com` covers `a.example.com` but not `example.com`.
-            if host.len() > suffix.len() && host.ends_with(suffix.as_str())
-                && let Some(found) = first_match(list, path) {
-                    return Some(found);
-                }
+            if host.len() > suffix.len()
+                && host.ends_with(suffix.as_str())
+                && let Some(found) = first_match(list, path)
+            {
+                return Some(found);
+            }
         }
         first_match(&self.catch_all, path)
     }

@@ -90,7 +90,7 @@ impl UpstreamPool {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         while let Some(candidate) = idle.pop() {
-            if candidate.sender.is_ready()
+            if !candidate.sender.is_closed()
                 && now.duration_since(candidate.idle_since) < IDLE_TIMEOUT
             {
                 return Some(PooledConnection {
@@ -128,9 +128,12 @@ impl UpstreamPool {
         })
     }
 
-    /// Keeps `connection` for the next request if it can take one.
+    /// Keeps `connection` for the next request. Call it only after a
+    /// response ended cleanly: the connection may still be finishing that
+    /// exchange (hyper marks it ready a moment later), which the next user's
+    /// `ready().await` absorbs.
     pub fn release(&self, connection: PooledConnection) {
-        if self.closed.load(Ordering::Acquire) || !connection.sender.is_ready() {
+        if self.closed.load(Ordering::Acquire) || connection.sender.is_closed() {
             return;
         }
         let mut idle = self
