@@ -45,7 +45,9 @@ impl Command {
 impl Cli {
     /// Runs the chosen command.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
-        let state_dir = self.state_dir.unwrap_or_else(baton_daemon::default_state_dir);
+        let state_dir = self
+            .state_dir
+            .unwrap_or_else(baton_daemon::default_state_dir);
         match self.command {
             Command::Daemon(args) => daemon_command::run(args, state_dir).await,
             Command::Route(command) => {

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use baton_api::{Balance, Client, DeployOutcome, DeployRoute, PauseRequest, RouteInfo, VersionRole};
+use baton_api::{
+    Balance, Client, DeployOutcome, DeployRoute, PauseRequest, RouteInfo, VersionRole,
+};
 use clap::{Subcommand, ValueEnum};
 
 use crate::duration_arg::{millis, parse_duration, parse_size};
@@ -145,9 +147,21 @@ pub async fn run(command: RouteCommand, client: Client) -> anyhow::Result<ExitCo
         }
         RouteCommand::Pause(args) => {
             let route = client
-                .pause_route(&args.service, &PauseRequest { max_ms: millis(args.max) })
+                .pause_route(
+                    &args.service,
+                    &PauseRequest {
+                        max_ms: millis(args.max),
+                    },
+                )
                 .await?;
-            print_route_change(&route, args.output.json, &format!("paused (requests held up to {})", humantime::format_duration(args.max)))?;
+            print_route_change(
+                &route,
+                args.output.json,
+                &format!(
+                    "paused (requests held up to {})",
+                    humantime::format_duration(args.max)
+                ),
+            )?;
         }
         RouteCommand::Resume(args) => {
             let route = client.resume_route(&args.service).await?;
@@ -171,7 +185,10 @@ fn print_outcome(outcome: &DeployOutcome, json: bool, verb: &str) -> anyhow::Res
         println!("{}: removed", outcome.service);
     }
     if let Some(previous) = &outcome.previous_version {
-        println!("{}: {} drained in {} ms", outcome.service, previous, outcome.drain_ms);
+        println!(
+            "{}: {} drained in {} ms",
+            outcome.service, previous, outcome.drain_ms
+        );
         if outcome.requests_cut_at_drain_timeout > 0 || outcome.upgraded_connections_closed > 0 {
             println!(
                 "  at the drain timeout: {} requests still running, {} upgraded connections sent 1001",
@@ -198,10 +215,23 @@ fn print_routes(routes: &[RouteInfo]) {
     }
     println!(
         "{:<16} {:<24} {:<10} {:<10} {:<9} {:<28} {:>6} {:>8} {:>7} {:>8}",
-        "SERVICE", "HOSTS", "PREFIX", "VERSION", "ROLE", "TARGETS", "FLIGHT", "REQ/MIN", "ERR%", "P99"
+        "SERVICE",
+        "HOSTS",
+        "PREFIX",
+        "VERSION",
+        "ROLE",
+        "TARGETS",
+        "FLIGHT",
+        "REQ/MIN",
+        "ERR%",
+        "P99"
     );
     for route in routes {
-        let hosts = if route.hosts.is_empty() { "*".to_string() } else { route.hosts.join(",") };
+        let hosts = if route.hosts.is_empty() {
+            "*".to_string()
+        } else {
+            route.hosts.join(",")
+        };
         let prefix = match &route.paused {
             Some(_) => format!("{} (paused)", route.path_prefix),
             None => route.path_prefix.clone(),
@@ -210,7 +240,13 @@ fn print_routes(routes: &[RouteInfo]) {
             let targets: Vec<String> = version
                 .targets
                 .iter()
-                .map(|target| format!("{}{}", target.address, if target.healthy { "" } else { "!" }))
+                .map(|target| {
+                    format!(
+                        "{}{}",
+                        target.address,
+                        if target.healthy { "" } else { "!" }
+                    )
+                })
                 .collect();
             let role = match version.role {
                 VersionRole::Stable => "stable",

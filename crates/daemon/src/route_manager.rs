@@ -135,8 +135,28 @@ impl RouteManager {
             },
             max_request_body: request.max_request_body,
         };
-        let version = new_version(label.clone(), targets, options.balance);
-        spawn_health_checks(Arc::clone(&version), health_check(&options));
+        let record = ServiceRecord {
+            name: name.to_string(),
+            hosts: request
+                .hosts
+                .iter()
+                .map(|host| host.to_ascii_lowercase())
+                .collect(),
+            path_prefix: normalize_prefix(&request.path_prefix),
+            options,
+            active: Some(VersionRecord {
+                label: label.clone(),
+                targets: request.targets.clone(),
+                activated_at_ms: 0,
+            }),
+            pause: previous.as_ref().and_then(|record| record.pause),
+        };
+        let version = new_version(label.clone(), targets, record.options.balance);
+        // A route that collides with another service fails now, not after
+        // the health wait.
+        self.router
+            .check(&service_from(&record, Arc::clone(&version)))?;
+        spawn_health_checks(Arc::clone(&version), health_check(&record.options));
 
         let started = Instant::now();
         let deploy_timeout = Duration::from_millis(request.deploy_timeout_ms);
@@ -156,23 +176,10 @@ impl RouteManager {
             });
         }
         let healthy_after = started.elapsed();
-
-        let record = ServiceRecord {
-            name: name.to_string(),
-            hosts: request
-                .hosts
-                .iter()
-                .map(|host| host.to_ascii_lowercase())
-                .collect(),
-            path_prefix: normalize_prefix(&request.path_prefix),
-            options,
-            active: Some(VersionRecord {
-                label: label.clone(),
-                targets: request.targets.clone(),
-                activated_at_ms: unix_ms(),
-            }),
-            pause: previous.as_ref().and_then(|record| record.pause),
-        };
+        let mut record = record;
+        if let Some(active) = record.active.as_mut() {
+            active.activated_at_ms = unix_ms();
+        }
         let replaced = match self
             .router
             .install(service_from(&record, Arc::clone(&version)))
@@ -368,11 +375,11 @@ fn validate(name: &str, request: &DeployRoute) -> Result<(), RouteError> {
         && (label.is_empty()
             || label.len() > 64
             || label.chars().any(|c| c.is_whitespace() || c.is_control()))
-        {
-            return invalid(format!(
-                "--version {label:?} must be 1 to 64 characters without spaces"
-            ));
-        }
+    {
+        return invalid(format!(
+            "--version {label:?} must be 1 to 64 characters without spaces"
+        ));
+    }
     Ok(())
 }
 

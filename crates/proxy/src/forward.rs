@@ -139,7 +139,7 @@ impl Forwarder {
             }
         };
         let Chosen {
-            target,
+            mut target,
             mut connection,
         } = chosen;
         // Only a reused connection can have been closed under us; only then
@@ -156,7 +156,8 @@ impl Forwarder {
         let sent = tokio::time::timeout(
             self.limits.response_header_timeout,
             send(
-                &target,
+                &version,
+                &mut target,
                 &mut connection,
                 request,
                 replay,
@@ -367,9 +368,12 @@ enum SendError {
 }
 
 /// Sends on `connection`; a request the upstream never saw (a pooled
-/// connection it had just closed) is sent again once on a fresh connection.
+/// connection it had just closed) is sent again once on a fresh connection,
+/// to `target` or, when it refuses, to another target of `version`
+/// (`target` then names the one that took the request).
 async fn send(
-    target: &Target,
+    version: &Version,
+    target: &mut Arc<Target>,
     connection: &mut PooledConnection,
     request: Request<UpstreamBody>,
     replay: Option<(Method, Uri, HeaderMap)>,
@@ -387,13 +391,44 @@ async fn send(
         }
         Err(error) => return Err(error.into()),
     };
-    *connection = target
-        .pool()
-        .connect(connect_timeout)
-        .await
-        .map_err(SendError::Reconnect)?;
+    *connection = reconnect(version, target, connect_timeout).await?;
     connection.sender().ready().await?;
     Ok(connection.sender().send_request(unsent).await?)
+}
+
+/// A fresh connection for a request whose pooled connection had closed. A
+/// target that refuses it has just gone away (its pooled connections were
+/// the first to notice): it is marked unhealthy and another healthy target
+/// takes the request, which none has seen yet.
+async fn reconnect(
+    version: &Version,
+    target: &mut Arc<Target>,
+    connect_timeout: Duration,
+) -> Result<PooledConnection, SendError> {
+    let error = match target.pool().connect(connect_timeout).await {
+        Ok(connection) => return Ok(connection),
+        Err(error) => error,
+    };
+    tracing::warn!(target = target.address(), %error, "Upstream reconnect failed");
+    target.set_healthy(false);
+    let Some(other) = version
+        .pick(None)
+        .and_then(|index| version.targets().get(index).cloned())
+    else {
+        return Err(SendError::Reconnect(error));
+    };
+    let connection = match other.pool().connect(connect_timeout).await {
+        Ok(connection) => connection,
+        Err(error) => {
+            other.set_healthy(false);
+            return Err(SendError::Reconnect(error));
+        }
+    };
+    // No await from here on: the in-flight counts move over in one step.
+    target.finish();
+    other.start();
+    *target = other;
+    Ok(connection)
 }
 
 /// The request to send again after `error`, if that is safe.

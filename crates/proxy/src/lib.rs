@@ -46,4 +46,3 @@ pub use version::{DrainReport, Version};
 pub fn spawn_health_checks(version: std::sync::Arc<Version>, check: HealthCheck) {
     health_check::spawn(version, check);
 }
-

@@ -48,14 +48,20 @@ impl LoadBalancer {
         if count == 0 {
             return None;
         }
-        let start = self.turn.fetch_add(1, Ordering::Relaxed) % count;
         let usable = |index: usize| Some(index) != exclude && candidates[index].is_available();
-        let in_turn = (0..count).map(|offset| (start + offset) % count);
         match self.balance {
-            Balance::RoundRobin => in_turn.into_iter().find(|&index| usable(index)),
-            Balance::LeastInFlight => in_turn
-                .filter(|&index| usable(index))
-                .min_by_key(|&index| candidates[index].load()),
+            // Each turn names one target; an unusable one passes its turn on
+            // by taking the next turn, so usable targets share evenly.
+            Balance::RoundRobin => (0..count)
+                .map(|_| self.turn.fetch_add(1, Ordering::Relaxed) % count)
+                .find(|&index| usable(index)),
+            Balance::LeastInFlight => {
+                let start = self.turn.fetch_add(1, Ordering::Relaxed) % count;
+                (0..count)
+                    .map(|offset| (start + offset) % count)
+                    .filter(|&index| usable(index))
+                    .min_by_key(|&index| candidates[index].load())
+            }
         }
     }
 }

@@ -56,6 +56,19 @@ impl Router {
         }))
     }
 
+    /// Whether `service` could be installed now without a route conflict.
+    pub fn check(&self, service: &Service) -> Result<(), RouteConflict> {
+        let current = self.table.load();
+        let mut services: Vec<Arc<Service>> = current
+            .services()
+            .iter()
+            .filter(|other| other.name != service.name)
+            .cloned()
+            .collect();
+        services.push(Arc::new(service.clone()));
+        RouteTable::new(services).map(drop)
+    }
+
     /// Takes a service out of the table; returns it.
     pub fn remove(&self, name: &str) -> Option<Arc<Service>> {
         let _writer = lock(&self.writer);

@@ -7,7 +7,7 @@ use crate::pause_gate::PauseGate;
 use crate::version::Version;
 
 /// A routed service as the request path sees it.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Service {
     /// Unique name.
     pub name: String,
