@@ -122,30 +122,23 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let report = server.shutdown(config.drain_timeout).await;
     // Upgraded connections outlive their client connection task; give them
     // what is left of the drain, then a close frame.
-    let relays_idle = async {
-        while router
-            .all_versions()
-            .iter()
-            .any(|version| version.upgraded() > 0)
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    let _ = tokio::time::timeout_at(deadline, relays_idle).await;
+    let _ = tokio::time::timeout_at(deadline, relays_ended(&router)).await;
     shutdown.cancel();
-    let closing = async {
-        while router
-            .all_versions()
-            .iter()
-            .any(|version| version.upgraded() > 0)
-        {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, closing).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, relays_ended(&router)).await;
     api_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
     let _ = std::fs::remove_file(&socket_path);
     tracing::info!(connections_cut = report.connections_cut, "Stopped");
     Ok(())
+}
+
+/// Resolves once no version relays an upgraded connection any more.
+async fn relays_ended(router: &Router) {
+    while router
+        .all_versions()
+        .iter()
+        .any(|version| version.upgraded() > 0)
+    {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
