@@ -75,14 +75,14 @@ async fn pause_route(
     Path(service): Path<String>,
     Json(request): Json<PauseRequest>,
 ) -> Response {
-    answer(state.routes.pause(&service, &request))
+    answer(state.routes.pause(&service, &request).await)
 }
 
 async fn resume_route(
     State(state): State<Arc<ControlState>>,
     Path(service): Path<String>,
 ) -> Response {
-    answer(state.routes.resume(&service))
+    answer(state.routes.resume(&service).await)
 }
 
 fn answer<T: serde::Serialize>(result: Result<T, RouteError>) -> Response {
@@ -94,7 +94,7 @@ fn answer<T: serde::Serialize>(result: Result<T, RouteError>) -> Response {
                 RouteError::NotFound(_) => StatusCode::NOT_FOUND,
                 RouteError::Busy(_) | RouteError::Conflict(_) => StatusCode::CONFLICT,
                 RouteError::Unhealthy { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-                RouteError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                RouteError::State(_) | RouteError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             tracing::warn!(%error, "Route change refused");
             (

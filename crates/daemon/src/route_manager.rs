@@ -52,6 +52,9 @@ pub enum RouteError {
     /// The state store failed; nothing was changed.
     #[error("saving the route failed, nothing was changed: {0}")]
     State(#[from] baton_state::StateError),
+    /// A state call died (a bug); nothing was changed.
+    #[error("the state store call failed inside the daemon: {0}; see the daemon's log")]
+    Internal(String),
 }
 
 /// Applies route changes to the live router and the state store.
@@ -87,7 +90,7 @@ impl RouteManager {
     /// health check passes; requests that arrive first wait for it.
     pub async fn restore(&self) -> Result<usize, RouteError> {
         let mut restored = 0;
-        for record in self.store.services()? {
+        for record in self.on_store(Store::services).await? {
             let Some(active) = &record.active else {
                 continue;
             };
@@ -119,7 +122,10 @@ impl RouteManager {
         validate(name, &request)?;
         let _busy = self.claim(name)?;
         let targets = resolve_targets(&request.targets).await?;
-        let previous = self.store.service(name)?;
+        let previous = {
+            let name = name.to_string();
+            self.on_store(move |store| store.service(&name)).await?
+        };
         let label = request.version.clone().unwrap_or_else(|| {
             next_label(previous.as_ref().and_then(|record| record.active.as_ref()))
         });
@@ -190,7 +196,20 @@ impl RouteManager {
                 return Err(conflict.into());
             }
         };
-        if let Err(error) = self.store.put_service(&record) {
+        // From the swap on, the old version only finishes what it has: list
+        // it as draining now, not after the state write (which may wait on
+        // the disk for a while).
+        if let Some(old) = &replaced {
+            self.router.track_draining(name, Arc::clone(old));
+        }
+        let saved = {
+            let record = record.clone();
+            self.on_store(move |store| store.put_service(&record)).await
+        };
+        if let Err(error) = saved {
+            if let Some(old) = &replaced {
+                self.router.untrack_draining(old);
+            }
             // Put the previous route back: a route that is not saved would
             // silently vanish on the next restart.
             match (&replaced, &previous) {
@@ -202,7 +221,7 @@ impl RouteManager {
                 }
             }
             version.retire();
-            return Err(error.into());
+            return Err(error);
         }
         tracing::info!(service = name, version = label, "Route switched");
         let drain = self
@@ -226,7 +245,12 @@ impl RouteManager {
     /// Takes the service out of the route and drains its version.
     pub async fn remove(&self, name: &str) -> Result<DeployOutcome, RouteError> {
         let _busy = self.claim(name)?;
-        if !self.store.remove_service(name)? {
+        let removed = {
+            let name = name.to_string();
+            self.on_store(move |store| store.remove_service(&name))
+                .await?
+        };
+        if !removed {
             return Err(RouteError::NotFound(name.to_string()));
         }
         let removed = self.router.remove(name);
@@ -234,6 +258,9 @@ impl RouteManager {
             .as_ref()
             .map_or(Duration::ZERO, |service| service.drain_timeout);
         let version = removed.map(|service| Arc::clone(&service.active));
+        if let Some(old) = &version {
+            self.router.track_draining(name, Arc::clone(old));
+        }
         let drain = self.drain(name, version.clone(), drain_timeout).await;
         Ok(DeployOutcome {
             service: name.to_string(),
@@ -247,28 +274,30 @@ impl RouteManager {
     }
 
     /// Holds the service's new requests up to `max` each.
-    pub fn pause(&self, name: &str, request: &PauseRequest) -> Result<RouteInfo, RouteError> {
+    pub async fn pause(&self, name: &str, request: &PauseRequest) -> Result<RouteInfo, RouteError> {
         if request.max_ms == 0 {
             return Err(RouteError::Invalid(
                 "--max must be longer than 0s".to_string(),
             ));
         }
         let service = self.live_service(name)?;
-        self.store.set_pause(
-            name,
-            Some(&PauseRecord {
-                max_ms: request.max_ms,
-                since_ms: unix_ms(),
-            }),
-        )?;
+        let pause = PauseRecord {
+            max_ms: request.max_ms,
+            since_ms: unix_ms(),
+        };
+        let service_name = name.to_string();
+        self.on_store(move |store| store.set_pause(&service_name, Some(&pause)))
+            .await?;
         service.gate.pause(Duration::from_millis(request.max_ms));
         self.info(name)
     }
 
     /// Lets the service's requests through again.
-    pub fn resume(&self, name: &str) -> Result<RouteInfo, RouteError> {
+    pub async fn resume(&self, name: &str) -> Result<RouteInfo, RouteError> {
         let service = self.live_service(name)?;
-        self.store.set_pause(name, None)?;
+        let service_name = name.to_string();
+        self.on_store(move |store| store.set_pause(&service_name, None))
+            .await?;
         service.gate.resume();
         self.info(name)
     }
@@ -282,6 +311,20 @@ impl RouteManager {
             .iter()
             .map(|service| route_info(service, &draining))
             .collect()
+    }
+
+    /// Runs a state call off the async workers: a commit waits for fsync,
+    /// and the proxy must not stall behind the disk.
+    async fn on_store<T, F>(&self, call: F) -> Result<T, RouteError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, baton_state::StateError> + Send + 'static,
+    {
+        let store = Arc::clone(&self.store);
+        match tokio::task::spawn_blocking(move || call(&store)).await {
+            Ok(result) => Ok(result?),
+            Err(error) => Err(RouteError::Internal(error.to_string())),
+        }
     }
 
     fn info(&self, name: &str) -> Result<RouteInfo, RouteError> {
@@ -307,6 +350,8 @@ impl RouteManager {
         })
     }
 
+    /// Drains `version`, which the caller tracked as draining when it left
+    /// the route, and forgets it.
     async fn drain(
         &self,
         name: &str,
@@ -316,7 +361,6 @@ impl RouteManager {
         let Some(version) = version else {
             return DrainReport::default();
         };
-        self.router.track_draining(name, Arc::clone(&version));
         let report = version.drain(drain_timeout).await;
         self.router.untrack_draining(&version);
         tracing::info!(

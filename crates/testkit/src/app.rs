@@ -125,6 +125,9 @@ impl App {
 
 impl Drop for App {
     fn drop(&mut self) {
-        kill_group(self.pid);
+        // A reaped process's id may already belong to someone else.
+        if matches!(self.child.try_wait(), Ok(None)) {
+            kill_group(self.pid);
+        }
     }
 }

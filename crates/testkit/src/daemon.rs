@@ -258,7 +258,14 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        kill_group(self.pid);
+        // A reaped process's id may already belong to someone else.
+        let running = self
+            .child
+            .as_mut()
+            .is_some_and(|child| matches!(child.try_wait(), Ok(None)));
+        if running {
+            kill_group(self.pid);
+        }
         if std::thread::panicking() {
             eprintln!(
                 "--- daemon log ({}) ---\n{}",
