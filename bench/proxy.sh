@@ -22,6 +22,7 @@ if ((${#need[@]})); then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 
+ulimit -n 65536 2>/dev/null || true
 cargo build --release --locked --bins -q
 bin=${CARGO_TARGET_DIR:-target}/release
 work=$(mktemp -d -t baton-bench-XXXXXX)
@@ -59,7 +60,7 @@ haproxy_port=$(free_port)
 cat >"$work/haproxy.cfg" <<CFG
 global
   nbthread 2
-  maxconn 20000
+  maxconn 8000
 defaults
   mode http
   timeout connect 5s

@@ -43,6 +43,9 @@ pub struct DaemonArgs {
     /// Longest an upstream may take to send its response head
     #[arg(long, default_value = "60s", value_parser = parse_duration)]
     pub response_header_timeout: Duration,
+    /// Proxy worker threads [default: one per CPU core]
+    #[arg(long, value_name = "N")]
+    pub workers: Option<usize>,
     /// Largest request body for services that set none [default: unlimited]
     #[arg(long, value_parser = parse_size)]
     pub max_request_body: Option<u64>,
@@ -65,6 +68,9 @@ pub async fn run(args: DaemonArgs, state_dir: PathBuf) -> anyhow::Result<ExitCod
         },
         drain_timeout: args.drain_timeout,
         idle_grace: args.idle_grace,
+        workers: args.workers.unwrap_or_else(|| {
+            std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+        }),
     };
     baton_daemon::run(config).await?;
     Ok(ExitCode::SUCCESS)

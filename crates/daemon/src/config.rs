@@ -26,6 +26,8 @@ pub struct DaemonConfig {
     /// While stopping, how long an idle keep-alive connection is kept for
     /// its next request.
     pub idle_grace: Duration,
+    /// Proxy worker threads (one per core is right for most hosts).
+    pub workers: usize,
 }
 
 impl DaemonConfig {

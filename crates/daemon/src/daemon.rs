@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_api::{DaemonInfo, ListenerInfo};
-use baton_proxy::{Forwarder, Router, Server, server_config};
+use baton_proxy::{Forwarder, Router, Server, Workers, server_config};
 use baton_state::Store;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_rustls::TlsAcceptor;
@@ -57,6 +57,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         shutdown.clone(),
     ));
     let server = Server::new(forwarder, config.idle_grace);
+    let workers = Workers::start(config.workers).map_err(DaemonError::Workers)?;
     let routes = Arc::new(RouteManager::new(Arc::clone(&router), store));
     match routes.restore().await {
         Ok(0) => {}
@@ -75,7 +76,17 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             inherited: listener.inherited,
         });
         let acceptor = if listener.https { tls.clone() } else { None };
-        server.serve(listener.listener, acceptor);
+        let address = listener.address.to_string();
+        let std_listener = listener
+            .listener
+            .into_std()
+            .map_err(|source| DaemonError::Bind {
+                address: address.clone(),
+                source,
+            })?;
+        server
+            .serve(std_listener, acceptor, &workers)
+            .map_err(|source| DaemonError::Bind { address, source })?;
     }
     let info = DaemonInfo {
         pid: std::process::id(),
@@ -128,6 +139,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     api_stop.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
     let _ = std::fs::remove_file(&socket_path);
+    tokio::task::spawn_blocking(move || workers.stop())
+        .await
+        .ok();
     tracing::info!(connections_cut = report.connections_cut, "Stopped");
     Ok(())
 }

@@ -38,6 +38,9 @@ pub enum DaemonError {
         /// What went wrong.
         reason: String,
     },
+    /// The proxy's worker threads could not start.
+    #[error("cannot start the proxy worker threads: {0}")]
+    Workers(std::io::Error),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),

@@ -27,6 +27,7 @@ mod tls;
 mod upgrade_relay;
 mod upstream_pool;
 mod version;
+mod workers;
 
 pub use admission::{Admission, Admitted};
 pub use forward::{ClientContext, Forwarder};
@@ -41,6 +42,7 @@ pub use service::{Service, normalize_prefix, prefix_matches};
 pub use target::Target;
 pub use tls::{TlsError, server_config};
 pub use version::{DrainReport, Version};
+pub use workers::Workers;
 
 /// Starts health checks for `version` (they stop when it retires).
 pub fn spawn_health_checks(version: std::sync::Arc<Version>, check: HealthCheck) {

@@ -105,10 +105,18 @@ impl RouteTable {
     /// wildcard, then catch-all; within each, the longest matching prefix.
     /// `host` may carry a port; it is ignored.
     pub fn lookup(&self, host: &str, path: &str) -> Option<&Arc<Service>> {
-        let host = strip_port(host).to_ascii_lowercase();
+        let host = strip_port(host);
+        // Most clients send lower-case hosts: fold case only when needed.
+        let folded;
+        let host = if host.bytes().any(|byte| byte.is_ascii_uppercase()) {
+            folded = host.to_ascii_lowercase();
+            folded.as_str()
+        } else {
+            host
+        };
         if let Some(found) = self
             .exact
-            .get(&host)
+            .get(host)
             .and_then(|list| first_match(list, path))
         {
             return Some(found);

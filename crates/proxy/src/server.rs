@@ -5,6 +5,7 @@
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use http::{HeaderValue, StatusCode, header};
@@ -13,12 +14,12 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admission;
 use crate::forward::{ClientContext, Forwarder};
+use crate::workers::Workers;
 
 /// The HTTP/2 connection preface a prior-knowledge client opens with.
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -28,6 +29,8 @@ pub struct Server {
     forwarder: Arc<Forwarder>,
     connections: Arc<Admission>,
     stopping: CancellationToken,
+    // Read on every response; an atomic load is cheaper than the token's lock.
+    stopping_flag: AtomicBool,
     idle_grace: Duration,
 }
 
@@ -46,6 +49,7 @@ impl Server {
             forwarder,
             connections: Arc::new(Admission::default()),
             stopping: CancellationToken::new(),
+            stopping_flag: AtomicBool::new(false),
             idle_grace,
         })
     }
@@ -55,46 +59,63 @@ impl Server {
         self.connections.in_flight()
     }
 
-    /// Accepts on `listener` (with TLS when `tls` is set) until shutdown.
+    /// Accepts on `listener` (with TLS when `tls` is set) until shutdown,
+    /// on every worker: each worker accepts from the same socket and serves
+    /// what it accepted.
     pub fn serve(
         self: &Arc<Self>,
-        listener: TcpListener,
+        listener: std::net::TcpListener,
         tls: Option<TlsAcceptor>,
-    ) -> JoinHandle<()> {
-        let server = Arc::clone(self);
-        tokio::spawn(async move {
-            loop {
-                let accepted = tokio::select! {
-                    accepted = listener.accept() => accepted,
-                    _ = server.stopping.cancelled() => break,
-                };
-                match accepted {
-                    Ok((stream, peer)) => {
-                        let Some(entered) = server.connections.enter() else {
-                            break;
-                        };
-                        let server = Arc::clone(&server);
-                        let tls = tls.clone();
-                        tokio::spawn(async move {
-                            server.serve_connection(stream, peer, tls).await;
-                            drop(entered);
-                        });
-                    }
-                    Err(error) => {
-                        // Out of file descriptors, say: back off, keep serving.
-                        tracing::warn!(%error, "Accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                    }
+        workers: &Workers,
+    ) -> std::io::Result<()> {
+        listener.set_nonblocking(true)?;
+        for handle in workers.handles() {
+            let listener = listener.try_clone()?;
+            let server = Arc::clone(self);
+            let tls = tls.clone();
+            handle.spawn(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => server.accept_loop(listener, tls).await,
+                    Err(error) => tracing::error!(%error, "Cannot register a listener"),
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn accept_loop(self: Arc<Self>, listener: TcpListener, tls: Option<TlsAcceptor>) {
+        loop {
+            let accepted = tokio::select! {
+                accepted = listener.accept() => accepted,
+                _ = self.stopping.cancelled() => break,
+            };
+            match accepted {
+                Ok((stream, peer)) => {
+                    let Some(entered) = self.connections.enter() else {
+                        break;
+                    };
+                    let server = Arc::clone(&self);
+                    let tls = tls.clone();
+                    tokio::spawn(async move {
+                        server.serve_connection(stream, peer, tls).await;
+                        drop(entered);
+                    });
+                }
+                Err(error) => {
+                    // Out of file descriptors, say: back off, keep serving.
+                    tracing::warn!(%error, "Accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
                 }
             }
-            // Dropping the listener here stops the kernel accepting for it.
-        })
+        }
+        // Dropping the last clone of the listener stops the kernel accepting.
     }
 
     /// Stops accepting, lets requests in flight finish and keep-alive
     /// connections take one last request (answered `Connection: close`);
     /// HTTP/2 connections get GOAWAY. Waits up to `drain_timeout`.
     pub async fn shutdown(&self, drain_timeout: Duration) -> ShutdownReport {
+        self.stopping_flag.store(true, Ordering::Release);
         self.stopping.cancel();
         let drained = tokio::time::timeout(drain_timeout, self.connections.close_when_idle()).await;
         let mut report = ShutdownReport::default();
@@ -162,7 +183,7 @@ impl Server {
                 let mut response = server.forwarder.handle(request, &context).await;
                 // While stopping, every answer ends its connection: the client
                 // learns it must reconnect, and nothing is closed under it.
-                if server.stopping.is_cancelled()
+                if server.stopping_flag.load(Ordering::Acquire)
                     && response.status() != StatusCode::SWITCHING_PROTOCOLS
                 {
                     response

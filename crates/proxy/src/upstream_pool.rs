@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::request_body::UpstreamBody;
+use crate::workers::{current_slot, slot_count};
 
 /// Idle connections kept per target; more are closed when returned.
 const MAX_IDLE: usize = 512;
@@ -59,7 +60,9 @@ struct IdleConnection {
 /// The keep-alive connections of one target.
 pub struct UpstreamPool {
     address: SocketAddr,
-    idle: Mutex<Vec<IdleConnection>>,
+    // One idle list per worker thread: a connection's task lives on the
+    // worker that opened it, so only that worker reuses it.
+    idle: Box<[Mutex<Vec<IdleConnection>>]>,
     closed: AtomicBool,
     opened: AtomicU64,
 }
@@ -76,7 +79,7 @@ impl UpstreamPool {
     pub fn new(address: SocketAddr) -> Self {
         UpstreamPool {
             address,
-            idle: Mutex::new(Vec::new()),
+            idle: (0..slot_count()).map(|_| Mutex::new(Vec::new())).collect(),
             closed: AtomicBool::new(false),
             opened: AtomicU64::new(0),
         }
@@ -85,8 +88,7 @@ impl UpstreamPool {
     /// The most recently used idle connection that is still open, if any.
     pub fn checkout(&self) -> Option<PooledConnection> {
         let now = Instant::now();
-        let mut idle = self
-            .idle
+        let mut idle = self.idle[current_slot()]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         while let Some(candidate) = idle.pop() {
@@ -136,8 +138,7 @@ impl UpstreamPool {
         if self.closed.load(Ordering::Acquire) || connection.sender.is_closed() {
             return;
         }
-        let mut idle = self
-            .idle
+        let mut idle = self.idle[current_slot()]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < MAX_IDLE {
@@ -151,22 +152,27 @@ impl UpstreamPool {
     /// Closes every idle connection and every connection returned from now on.
     pub fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        let drained: Vec<_> = {
-            let mut idle = self
-                .idle
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            idle.drain(..).collect()
-        };
+        let drained: Vec<_> = self
+            .idle
+            .iter()
+            .flat_map(|slot| {
+                let mut idle = slot.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                idle.drain(..).collect::<Vec<_>>()
+            })
+            .collect();
         drop(drained);
     }
 
     /// Idle connections held now.
     pub fn idle_count(&self) -> usize {
         self.idle
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .len()
+            .iter()
+            .map(|slot| {
+                slot.lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .len()
+            })
+            .sum()
     }
 
     /// Connections opened since the pool was made.
