@@ -18,6 +18,7 @@ command -v haproxy >/dev/null || need+=(haproxy)
 command -v nginx >/dev/null || need+=(nginx)
 command -v wrk >/dev/null || need+=(wrk)
 command -v h2load >/dev/null || need+=(nghttp2-client)
+command -v perf >/dev/null || need+=(linux-perf)
 if ((${#need[@]})); then
   apt-get update -qq && apt-get install -y -qq "${need[@]}" >/dev/null
 fi
@@ -150,6 +151,29 @@ run_h2load baton "$baton_port"
 run_h2load haproxy "$haproxy_port"
 run_h2load nginx "$nginx_h2_port"
 
-python3 "$root/bench/report.py" "$results" "$baton_idle_rss" "$peak_rss" "$duration" >"$root/BENCHMARKS.md.new"
+# Where baton's time goes: a CPU profile of the daemon under wrk -c64.
+# (head closes its pipe early: no pipefail here.)
+set +o pipefail
+profile=$work/profile.txt
+: >"$profile"
+if perf record -F 999 -g -o "$work/perf.data" -p "$baton_pid" -- sleep 1 >/dev/null 2>&1; then
+  wrk -t2 -c64 -d"$duration" "http://127.0.0.1:$baton_port/fixed" >/dev/null &
+  load=$!
+  sleep 1
+  perf record -F 999 -g -o "$work/perf.data" -p "$baton_pid" -- sleep "$(( ${duration%s} - 2 ))" >/dev/null 2>&1 || true
+  wait "$load" || true
+  {
+    echo "### by binary"
+    perf report -i "$work/perf.data" --no-children --sort dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -6
+    echo "### top functions in baton's own code and libraries"
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+      | grep -E '^ +[0-9]' | grep -v '\[k\]' | head -15
+    echo "### top kernel functions"
+    perf report -i "$work/perf.data" --no-children --sort symbol --stdio 2>/dev/null \
+      | grep -E '^ +[0-9]' | grep '\[k\]' | head -8
+  } | sed -E 's/ +- +- +$//; s/ +$//' >"$profile"
+fi
+
+python3 "$root/bench/report.py" "$results" "$baton_idle_rss" "$peak_rss" "$duration" "$profile" >"$root/BENCHMARKS.md.new"
 mv "$root/BENCHMARKS.md.new" "$root/BENCHMARKS.md"
 echo "written: BENCHMARKS.md"

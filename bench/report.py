@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 results_path, idle_rss_kib, peak_rss_kib, duration = sys.argv[1:5]
+profile_path = sys.argv[5] if len(sys.argv) > 5 else None
 
 
 def to_ms(text):
@@ -74,8 +75,29 @@ for name in ["baton", "haproxy", "nginx"]:
         ratio = f"{rps / base[0]:.2f}" if base else "-"
         out.append(f"| {name} | {rps:,.0f} | {mean:.2f} ms | {ratio} |")
 out.append("")
+out.append("## Goals\n")
+out.append("| goal | result |")
+out.append("|---|---|")
+for c in concurrencies:
+    b, h, n = h1.get(("baton", c)), h1.get(("haproxy", c)), h1.get(("nginx", c))
+    if b and h and n:
+        out.append(f"| c={c}: req/s ≥ HAProxy and ≥ nginx | {'met' if b[0] >= h[0] and b[0] >= n[0] else 'not met'}: "
+                   f"{b[0] / h[0]:.2f}× HAProxy, {b[0] / n[0]:.2f}× nginx |")
+        out.append(f"| c={c}: p99 ≤ HAProxy's | {'met' if b[1] <= h[1] else 'not met'}: {b[1] / h[1]:.2f}× |")
+idle_mib = int(idle_rss_kib) / 1024
+out.append(f"| idle RSS < 20 MiB | {'met' if idle_mib < 20 else 'not met'}: {idle_mib:.1f} MiB |")
+out.append("")
 out.append("## baton's memory\n")
 out.append(f"- idle, one route: {int(idle_rss_kib) / 1024:.1f} MiB RSS")
 out.append(f"- peak under the wrk runs: {int(peak_rss_kib) / 1024:.1f} MiB RSS")
 out.append("")
+profile = open(profile_path).read().strip() if profile_path else ""
+if profile:
+    out.append("## Where baton's time goes\n")
+    out.append("`perf record` of the daemon (999 Hz, software clock) under `wrk -t2 -c64`; "
+               "percentages of the daemon's own CPU samples.\n")
+    out.append("```")
+    out.append(profile)
+    out.append("```")
+    out.append("")
 print("\n".join(out))

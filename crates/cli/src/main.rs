@@ -20,7 +20,16 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     logging::init(cli.command.is_daemon());
-    let runtime = match tokio::runtime::Runtime::new() {
+    // The daemon's proxy runs on worker threads of its own; its control side
+    // (API, health checks, route changes) needs only one thread.
+    let runtime = if cli.command.is_daemon() {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+    } else {
+        tokio::runtime::Runtime::new()
+    };
+    let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: cannot start the async runtime: {error}");
