@@ -1,0 +1,1 @@
+//! systemd integration: readiness notification and socket activation.
