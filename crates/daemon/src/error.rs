@@ -14,7 +14,9 @@ pub enum DaemonError {
         source: std::io::Error,
     },
     /// Sockets passed by systemd could not be used.
-    #[error("cannot use the sockets passed by systemd (LISTEN_FDS): {0}")]
+    #[error(
+        "cannot use the sockets passed by systemd (LISTEN_FDS): {0}; give the .socket unit only TCP ListenStream= sockets, or unset LISTEN_FDS to bind --http/--https instead"
+    )]
     Inherited(std::io::Error),
     /// HTTPS was asked for without its certificate or key.
     #[error("--https needs both --tls-cert FILE and --tls-key FILE")]
