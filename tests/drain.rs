@@ -16,27 +16,25 @@
 
 mod support;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use baton_api::{DeployOutcome, VersionRole};
-use baton_testkit::{App, Daemon, wait_until};
-use bytes::Bytes;
+use baton_testkit::{App, CommandOutput, Daemon, wait_until};
 use futures_util::{SinkExt, StreamExt};
-use http::{Request, StatusCode};
-use http_body_util::Empty;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
+use http::StatusCode;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use support::{
-    Answer, Http1, Load, REQUEST_DEADLINE, SOON, Tally, deploy, deploy_args, find_version,
-    get_once, header_text, join, spawn_baton, strs, version_in_flight, wait_for,
+    Http1, Load, REQUEST_DEADLINE, SOON, Tally, deploy, deploy_args, find_route, find_version,
+    get_once, header_text, http2_connect, http2_get, join, spawn_baton, strs, version_in_flight,
+    wait_for,
 };
 
 // ---------------------------------------------------------------------------
@@ -49,30 +47,19 @@ use support::{
 #[tokio::test(flavor = "multi_thread")]
 async fn keep_alive_clients_see_no_failure_and_no_reconnect_across_switches() -> anyhow::Result<()>
 {
-    let daemon = Daemon::start().await?;
-    let a = App::start("a").await?;
+    let (daemon, a) = daemon_routing_web_to_a().await?;
     let b = App::start("b").await?;
-    deploy(&daemon, "web", &a, &["--drain-timeout", "2s"]).await?;
 
     let load = Load::start(daemon.http_address(), 32, "/");
     load.wait_for_answers(32 * 5).await?;
-    for switch in 0..20 {
-        let next = if switch % 2 == 0 { &b } else { &a };
-        deploy(&daemon, "web", next, &["--drain-timeout", "2s"])
-            .await
-            .with_context(|| format!("switch {} to {}", switch + 1, next.version()))?;
-    }
+    switch_back_and_forth(&daemon, &a, &b, 20).await?;
     // Some more traffic on the final version before stopping.
     let answered = load.tally.ok.load(Ordering::Relaxed);
     load.wait_for_answers(answered + 32 * 5).await?;
     let tally = load.stop().await?;
 
     tally.assert_no_failures()?;
-    let versions = tally.versions();
-    ensure!(
-        versions.get("a").copied().unwrap_or(0) > 0 && versions.get("b").copied().unwrap_or(0) > 0,
-        "both versions should have answered, got {versions:?}"
-    );
+    ensure_both_answered(&tally)?;
     let opened = tally.connections.load(Ordering::Relaxed);
     ensure!(
         opened == 32,
@@ -87,10 +74,8 @@ async fn keep_alive_clients_see_no_failure_and_no_reconnect_across_switches() ->
 #[tokio::test(flavor = "multi_thread")]
 async fn request_in_flight_finishes_on_the_old_version_and_deploy_waits_for_it()
 -> anyhow::Result<()> {
-    let daemon = Daemon::start().await?;
-    let a = App::start("a").await?;
+    let (daemon, _a) = daemon_routing_web_to_a().await?;
     let b = App::start("b").await?;
-    deploy(&daemon, "web", &a, &["--drain-timeout", "2s"]).await?;
 
     let mut slow_client = Http1::connect(daemon.http_address()).await?;
     let slow_sent = Instant::now();
@@ -105,10 +90,7 @@ async fn request_in_flight_finishes_on_the_old_version_and_deploy_waits_for_it()
         &deploy_args("web", &b, &["--drain-timeout", "30s", "--json"]),
     );
     let address = daemon.http_address();
-    wait_until(SOON, "new requests to be answered by b", || async move {
-        matches!(get_once(address, "/").await, Ok(answer) if answer.version() == "b")
-    })
-    .await?;
+    wait_until_answered_by(address, "b").await?;
 
     // The switch happened and the slow request still runs: `a` is draining
     // and the deploy is waiting for it.
@@ -131,7 +113,7 @@ async fn request_in_flight_finishes_on_the_old_version_and_deploy_waits_for_it()
     );
     let fresh = get_once(address, "/").await?;
     ensure!(
-        fresh.status == StatusCode::OK && fresh.version() == "b",
+        fresh.status == StatusCode::OK && fresh.version() == Some("b"),
         "a request during the drain should be answered 200 by b, got {} from {:?}",
         fresh.status,
         fresh.version()
@@ -141,8 +123,7 @@ async fn request_in_flight_finishes_on_the_old_version_and_deploy_waits_for_it()
         .await??
         .success()?;
     let deploy_returned = Instant::now();
-    let outcome: DeployOutcome = serde_json::from_str(&output.stdout)
-        .with_context(|| format!("route deploy --json printed {:?}", output.stdout))?;
+    let outcome = deploy_outcome(&output)?;
     ensure!(
         outcome.previous_version.as_deref() == Some("a") && outcome.version == "b",
         "unexpected deploy outcome {outcome:?}"
@@ -160,7 +141,7 @@ async fn request_in_flight_finishes_on_the_old_version_and_deploy_waits_for_it()
 
     let answer = join(slow, SOON, "the slow request").await??;
     ensure!(
-        answer.status == StatusCode::OK && answer.version() == "a",
+        answer.status == StatusCode::OK && answer.version() == Some("a"),
         "the slow request should finish with 200 from a, got {} from {:?}",
         answer.status,
         answer.version()
@@ -178,15 +159,11 @@ async fn request_in_flight_finishes_on_the_old_version_and_deploy_waits_for_it()
 /// opened after the switch reaches `b`.
 #[tokio::test(flavor = "multi_thread")]
 async fn websocket_stays_open_during_drain_and_gets_1001_at_the_deadline() -> anyhow::Result<()> {
-    let daemon = Daemon::start().await?;
-    let a = App::start("a").await?;
+    let (daemon, _a) = daemon_routing_web_to_a().await?;
     let b = App::start("b").await?;
-    deploy(&daemon, "web", &a, &["--drain-timeout", "2s"]).await?;
     let url = format!("ws://{}/ws", daemon.http_address());
 
-    let (mut old, response) = tokio::time::timeout(SOON, tokio_tungstenite::connect_async(&url))
-        .await
-        .context("WebSocket handshake timed out")??;
+    let (mut old, response) = open_websocket(&url).await?;
     ensure!(
         header_text(response.headers(), "x-version") == "a",
         "the first WebSocket should reach a, got {:?}",
@@ -199,19 +176,14 @@ async fn websocket_stays_open_during_drain_and_gets_1001_at_the_deadline() -> an
         &deploy_args("web", &b, &["--drain-timeout", "2s", "--json"]),
     );
     let address = daemon.http_address();
-    wait_until(SOON, "new requests to be answered by b", || async move {
-        matches!(get_once(address, "/").await, Ok(answer) if answer.version() == "b")
-    })
-    .await?;
+    wait_until_answered_by(address, "b").await?;
 
     // Switched, and the drain timeout has not passed: the old socket works.
     echo(&mut old, "during the drain").await.context(
         "the WebSocket to the draining version stopped echoing before the drain timeout",
     )?;
 
-    let (mut new, response) = tokio::time::timeout(SOON, tokio_tungstenite::connect_async(&url))
-        .await
-        .context("WebSocket handshake timed out")??;
+    let (mut new, response) = open_websocket(&url).await?;
     ensure!(
         header_text(response.headers(), "x-version") == "b",
         "a WebSocket opened after the switch should reach b, got {:?}",
@@ -240,8 +212,7 @@ async fn websocket_stays_open_during_drain_and_gets_1001_at_the_deadline() -> an
     let output = join(deploying, Duration::from_secs(60), "route deploy")
         .await??
         .success()?;
-    let outcome: DeployOutcome = serde_json::from_str(&output.stdout)
-        .with_context(|| format!("route deploy --json printed {:?}", output.stdout))?;
+    let outcome = deploy_outcome(&output)?;
     ensure!(
         outcome.upgraded_connections_closed >= 1,
         "the deploy should report the WebSocket it closed: {outcome:?}"
@@ -257,18 +228,10 @@ async fn websocket_stays_open_during_drain_and_gets_1001_at_the_deadline() -> an
 /// versions answer, and the connection is still open at the end.
 #[tokio::test(flavor = "multi_thread")]
 async fn http2_connection_survives_switches_with_concurrent_streams() -> anyhow::Result<()> {
-    let daemon = Daemon::start().await?;
-    let a = App::start("a").await?;
+    let (daemon, a) = daemon_routing_web_to_a().await?;
     let b = App::start("b").await?;
-    deploy(&daemon, "web", &a, &["--drain-timeout", "2s"]).await?;
 
-    let stream = tokio::time::timeout(SOON, TcpStream::connect(daemon.http_address()))
-        .await
-        .context("connect timed out")??;
-    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-        .await
-        .context("HTTP/2 handshake with the proxy")?;
-    let connection = tokio::spawn(connection);
+    let (mut sender, connection) = http2_connect(daemon.http_address()).await?;
 
     let tally = Arc::new(Tally::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -281,12 +244,7 @@ async fn http2_connection_survives_switches_with_concurrent_streams() -> anyhow:
             let uri = uri.clone();
             tokio::spawn(async move {
                 while !stop.load(Ordering::Relaxed) {
-                    let exchange = async {
-                        sender.ready().await?;
-                        let request = Request::get(uri.as_str()).body(Empty::<Bytes>::new())?;
-                        let response = sender.send_request(request).await?;
-                        Answer::read(response).await
-                    };
+                    let exchange = http2_get(&mut sender, &uri);
                     match tokio::time::timeout(REQUEST_DEADLINE, exchange).await {
                         Ok(Ok(answer)) => tally.record(answer),
                         Ok(Err(error)) => tally.fail(format!("stream failed: {error:#}")),
@@ -298,12 +256,7 @@ async fn http2_connection_survives_switches_with_concurrent_streams() -> anyhow:
         .collect();
 
     wait_for(&tally, 8 * 5).await?;
-    for switch in 0..10 {
-        let next = if switch % 2 == 0 { &b } else { &a };
-        deploy(&daemon, "web", next, &["--drain-timeout", "2s"])
-            .await
-            .with_context(|| format!("switch {} to {}", switch + 1, next.version()))?;
-    }
+    switch_back_and_forth(&daemon, &a, &b, 10).await?;
     let answered = tally.ok.load(Ordering::Relaxed);
     wait_for(&tally, answered + 8 * 5).await?;
     stop.store(true, Ordering::Relaxed);
@@ -312,11 +265,7 @@ async fn http2_connection_survives_switches_with_concurrent_streams() -> anyhow:
     }
 
     tally.assert_no_failures()?;
-    let versions = tally.versions();
-    ensure!(
-        versions.get("a").copied().unwrap_or(0) > 0 && versions.get("b").copied().unwrap_or(0) > 0,
-        "both versions should have answered, got {versions:?}"
-    );
+    ensure_both_answered(&tally)?;
     // Still the same connection: it takes one more stream. (It ends by
     // itself once every sender is gone, so this one is kept until here.)
     ensure!(
@@ -324,15 +273,10 @@ async fn http2_connection_survives_switches_with_concurrent_streams() -> anyhow:
         "the HTTP/2 connection ended during the switches: {:?}",
         connection.await
     );
-    let mut sender = sender;
-    let last = tokio::time::timeout(REQUEST_DEADLINE, async {
-        sender.ready().await?;
-        let request = Request::get(uri.as_str()).body(Empty::<Bytes>::new())?;
-        Answer::read(sender.send_request(request).await?).await
-    })
-    .await
-    .context("the last stream got no answer")?
-    .context("the last stream on the HTTP/2 connection failed")?;
+    let last = tokio::time::timeout(REQUEST_DEADLINE, http2_get(&mut sender, &uri))
+        .await
+        .context("the last stream got no answer")?
+        .context("the last stream on the HTTP/2 connection failed")?;
     ensure!(
         last.status == StatusCode::OK,
         "unexpected last answer {last:?}"
@@ -348,10 +292,8 @@ async fn http2_connection_survives_switches_with_concurrent_streams() -> anyhow:
 /// traffic never leaves `a`.
 #[tokio::test(flavor = "multi_thread")]
 async fn unhealthy_target_never_gets_traffic_and_deploy_fails_naming_it() -> anyhow::Result<()> {
-    let daemon = Daemon::start().await?;
-    let a = App::start("a").await?;
+    let (daemon, _a) = daemon_routing_web_to_a().await?;
     let sick = App::builder("sick").env("HEALTH", "fail").start().await?;
-    deploy(&daemon, "web", &a, &["--drain-timeout", "2s"]).await?;
 
     let load = Load::start(daemon.http_address(), 4, "/");
     load.wait_for_answers(4 * 5).await?;
@@ -380,10 +322,7 @@ async fn unhealthy_target_never_gets_traffic_and_deploy_fails_naming_it() -> any
         "only a should ever have answered, got {versions:?}"
     );
     let routes = daemon.client().routes().await?;
-    let route = routes
-        .iter()
-        .find(|route| route.service == "web")
-        .context("web should still be routed")?;
+    let route = find_route(&routes, "web").context("web should still be routed")?;
     ensure!(
         route.versions.len() == 1 && route.versions[0].label == "a",
         "web should still serve a only, got {:?}",
@@ -399,11 +338,74 @@ async fn unhealthy_target_never_gets_traffic_and_deploy_fails_naming_it() -> any
 }
 
 // ---------------------------------------------------------------------------
+// Switches
+// ---------------------------------------------------------------------------
+
+/// A daemon routing `web` to app `a` with a 2 s drain timeout, and the app.
+async fn daemon_routing_web_to_a() -> anyhow::Result<(Daemon, App)> {
+    let daemon = Daemon::start().await?;
+    let a = App::start("a").await?;
+    deploy(&daemon, "web", &a, &["--drain-timeout", "2s"]).await?;
+    Ok((daemon, a))
+}
+
+/// Deploys `web` `switches` times, to `b`, `a`, `b`… (2 s drain timeout),
+/// each deploy waiting for its drain.
+async fn switch_back_and_forth(
+    daemon: &Daemon,
+    a: &App,
+    b: &App,
+    switches: usize,
+) -> anyhow::Result<()> {
+    for switch in 0..switches {
+        let next = if switch % 2 == 0 { b } else { a };
+        deploy(daemon, "web", next, &["--drain-timeout", "2s"])
+            .await
+            .with_context(|| format!("switch {} to {}", switch + 1, next.version()))?;
+    }
+    Ok(())
+}
+
+/// Fails unless both `a` and `b` answered some of the requests `tally` counted.
+fn ensure_both_answered(tally: &Tally) -> anyhow::Result<()> {
+    let versions = tally.versions();
+    ensure!(
+        versions.get("a").copied().unwrap_or(0) > 0 && versions.get("b").copied().unwrap_or(0) > 0,
+        "both versions should have answered, got {versions:?}"
+    );
+    Ok(())
+}
+
+/// Waits until a new request to `address` is answered by version `label`.
+async fn wait_until_answered_by(address: SocketAddr, label: &str) -> anyhow::Result<()> {
+    let what = format!("new requests to be answered by {label}");
+    wait_until(SOON, &what, || async move {
+        matches!(get_once(address, "/").await, Ok(answer) if answer.version() == Some(label))
+    })
+    .await
+}
+
+/// What a finished `route deploy --json` printed, parsed.
+fn deploy_outcome(output: &CommandOutput) -> anyhow::Result<DeployOutcome> {
+    serde_json::from_str(&output.stdout)
+        .with_context(|| format!("route deploy --json printed {:?}", output.stdout))
+}
+
+// ---------------------------------------------------------------------------
 // WebSocket
 // ---------------------------------------------------------------------------
 
 type WebSocket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Opens a WebSocket to `url`, handshake within [`SOON`].
+async fn open_websocket(url: &str) -> anyhow::Result<(WebSocket, Response)> {
+    Ok(
+        tokio::time::timeout(SOON, tokio_tungstenite::connect_async(url))
+            .await
+            .context("WebSocket handshake timed out")??,
+    )
+}
 
 /// Sends `text` and waits for it to come back.
 async fn echo(socket: &mut WebSocket, text: &str) -> anyhow::Result<()> {

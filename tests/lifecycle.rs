@@ -22,24 +22,31 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use baton_api::RouteInfo;
 use baton_testkit::{App, Daemon, wait_until};
-use bytes::Bytes;
-use http::{Request, StatusCode};
-use http_body_util::Empty;
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use http::StatusCode;
 use nix::sys::signal::Signal;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 use support::{
-    Answer, Http1, SOON, deploy, deploy_args, get_once, join, spawn_baton, version_in_flight,
+    Http1, SOON, daemon_routing_web_to, deploy, deploy_args, find_route, get_once, http2_connect,
+    http2_get, join, route_list, spawn_baton, version_in_flight, wait_refused,
 };
 
 /// How long a stopping daemon may take to exit before the test gives up.
 const EXIT_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Waits (up to [`EXIT_DEADLINE`]) for the stopping `daemon` to exit, and
+/// fails unless it exits 0.
+async fn ensure_exits_0(daemon: &mut Daemon) -> anyhow::Result<()> {
+    let status = daemon.wait_exit(EXIT_DEADLINE).await?;
+    ensure!(
+        status.code() == Some(0),
+        "the daemon should exit 0 after SIGTERM, got {status}"
+    );
+    Ok(())
+}
 
 // ---------------------------------------------------------------------------
 // SIGTERM
@@ -54,12 +61,7 @@ const EXIT_DEADLINE: Duration = Duration::from_secs(30);
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_under_load_closes_keep_alive_connections_politely_and_exits_0()
 -> anyhow::Result<()> {
-    let mut daemon = Daemon::builder()
-        .args(["--drain-timeout", "20s"])
-        .start()
-        .await?;
-    let app = App::start("a").await?;
-    deploy(&daemon, "web", &app, &[]).await?;
+    let (mut daemon, app) = daemon_routing_web_to("a", &["--drain-timeout", "20s"]).await?;
     // The slow request goes to a service of its own, so its in-flight count
     // says when it has reached the upstream.
     deploy(&daemon, "slow", &app, &["--path-prefix", "/slow"]).await?;
@@ -127,7 +129,7 @@ async fn sigterm_under_load_closes_keep_alive_connections_politely_and_exits_0()
         .await?
         .context("the request in flight at SIGTERM failed")?;
     ensure!(
-        answer.status == StatusCode::OK && answer.version() == "a",
+        answer.status == StatusCode::OK && answer.version() == Some("a"),
         "the request in flight at SIGTERM should finish with 200 from a, got {} {:?}",
         answer.status,
         answer.body
@@ -137,11 +139,7 @@ async fn sigterm_under_load_closes_keep_alive_connections_politely_and_exits_0()
         "the request in flight at SIGTERM was answered after it, so with Connection: close"
     );
 
-    let status = daemon.wait_exit(EXIT_DEADLINE).await?;
-    ensure!(
-        status.code() == Some(0),
-        "the daemon should exit 0 after SIGTERM, got {status}"
-    );
+    ensure_exits_0(&mut daemon).await?;
     ensure!(
         TcpStream::connect(address).await.is_err(),
         "the stopped daemon's listener still accepts connections"
@@ -192,32 +190,16 @@ async fn until_told_to_close(
 /// (NO_ERROR) before its close, and the daemon exits 0.
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_sends_goaway_to_http2_clients_and_lets_streams_finish() -> anyhow::Result<()> {
-    let mut daemon = Daemon::builder()
-        .args(["--drain-timeout", "20s"])
-        .start()
-        .await?;
-    let app = App::start("a").await?;
-    deploy(&daemon, "web", &app, &[]).await?;
+    let (mut daemon, _app) = daemon_routing_web_to("a", &["--drain-timeout", "20s"]).await?;
     let address = daemon.http_address();
 
-    let stream = tokio::time::timeout(SOON, TcpStream::connect(address))
-        .await
-        .context("connect timed out")??;
-    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
-        .await
-        .context("HTTP/2 handshake with the proxy")?;
-    let connection = tokio::spawn(connection);
+    let (sender, connection) = http2_connect(address).await?;
     let uri = daemon.url("/slow?ms=1500");
     let streams: Vec<_> = (0..4)
         .map(|_| {
             let mut sender = sender.clone();
             let uri = uri.clone();
-            tokio::spawn(async move {
-                sender.ready().await?;
-                let request = Request::get(uri.as_str()).body(Empty::<Bytes>::new())?;
-                let response = sender.send_request(request).await?;
-                Answer::read(response).await
-            })
+            tokio::spawn(async move { http2_get(&mut sender, &uri).await })
         })
         .collect();
     drop(sender);
@@ -241,7 +223,7 @@ async fn sigterm_sends_goaway_to_http2_clients_and_lets_streams_finish() -> anyh
             .await?
             .context("an HTTP/2 stream in flight at SIGTERM failed")?;
         ensure!(
-            answer.status == StatusCode::OK && answer.version() == "a",
+            answer.status == StatusCode::OK && answer.version() == Some("a"),
             "a stream in flight at SIGTERM should finish with 200 from a, got {} {:?}",
             answer.status,
             answer.body
@@ -252,11 +234,7 @@ async fn sigterm_sends_goaway_to_http2_clients_and_lets_streams_finish() -> anyh
         ended.is_ok(),
         "the HTTP/2 connection should end gracefully after GOAWAY, got {ended:?}"
     );
-    let status = daemon.wait_exit(EXIT_DEADLINE).await?;
-    ensure!(
-        status.code() == Some(0),
-        "the daemon should exit 0 after SIGTERM, got {status}"
-    );
+    ensure_exits_0(&mut daemon).await?;
     Ok(())
 }
 
@@ -270,33 +248,23 @@ async fn sigterm_sends_goaway_to_http2_clients_and_lets_streams_finish() -> anyh
 /// waits for the restored target's first health check.
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_then_restart_restores_routes_and_serves_the_first_request() -> anyhow::Result<()> {
-    let mut daemon = Daemon::start().await?;
+    let (mut daemon, app) = daemon_routing_web_to("a", &[]).await?;
     let _state = daemon.keep_state();
     let state_dir = daemon.state_dir().to_path_buf();
-    let app = App::start("a").await?;
-    deploy(&daemon, "web", &app, &[]).await?;
     daemon.kill9().await?;
     drop(daemon);
 
     let daemon = Daemon::builder().state_dir(&state_dir).start().await?;
     let answer = get_once(daemon.http_address(), "/").await?;
     ensure!(
-        answer.status == StatusCode::OK && answer.version() == "a",
+        answer.status == StatusCode::OK && answer.version() == Some("a"),
         "the first request after the restart should be answered 200 by a, got {} {:?}",
         answer.status,
         answer.body
     );
 
-    let listed = daemon
-        .baton(&["route", "list", "--json"])
-        .await?
-        .success()?;
-    let routes: Vec<RouteInfo> = serde_json::from_str(&listed.stdout)
-        .with_context(|| format!("route list --json printed {:?}", listed.stdout))?;
-    let route = routes
-        .iter()
-        .find(|route| route.service == "web")
-        .with_context(|| format!("web was not restored: {routes:?}"))?;
+    let routes = route_list(&daemon).await?;
+    let route = find_route(&routes, "web").context("web was not restored")?;
     ensure!(
         route.versions.len() == 1
             && route.versions[0].label == "a"
@@ -320,21 +288,14 @@ async fn kill_9_then_restart_restores_routes_and_serves_the_first_request() -> a
 #[tokio::test(flavor = "multi_thread")]
 async fn restored_route_to_a_dead_target_answers_an_error_instead_of_hanging() -> anyhow::Result<()>
 {
-    let mut daemon = Daemon::start().await?;
+    let (mut daemon, app) = daemon_routing_web_to("a", &[]).await?;
     let _state = daemon.keep_state();
     let state_dir = daemon.state_dir().to_path_buf();
-    let app = App::start("a").await?;
-    deploy(&daemon, "web", &app, &[]).await?;
     daemon.kill9().await?;
     drop(daemon);
     let target = app.address();
     drop(app);
-    wait_until(
-        SOON,
-        "the killed app's port to refuse connections",
-        || async { TcpStream::connect(target).await.is_err() },
-    )
-    .await?;
+    wait_refused(target, SOON).await?;
 
     let daemon = Daemon::builder()
         .args(["--connect-timeout", "2s"])
@@ -357,29 +318,20 @@ async fn restored_route_to_a_dead_target_answers_an_error_instead_of_hanging() -
 /// `route resume`, which lets the held request through to the app.
 #[tokio::test(flavor = "multi_thread")]
 async fn clean_restart_restores_routes_and_pause() -> anyhow::Result<()> {
-    let mut daemon = Daemon::start().await?;
+    let (mut daemon, _app) = daemon_routing_web_to("a", &[]).await?;
     let _state = daemon.keep_state();
     let state_dir = daemon.state_dir().to_path_buf();
-    let app = App::start("a").await?;
-    deploy(&daemon, "web", &app, &[]).await?;
     daemon
         .baton(&["route", "pause", "web", "--max", "60s"])
         .await?
         .success()?;
     daemon.signal(Signal::SIGTERM);
-    let status = daemon.wait_exit(EXIT_DEADLINE).await?;
-    ensure!(
-        status.code() == Some(0),
-        "the daemon should exit 0 after SIGTERM, got {status}"
-    );
+    ensure_exits_0(&mut daemon).await?;
     drop(daemon);
 
     let daemon = Daemon::builder().state_dir(&state_dir).start().await?;
     let routes = daemon.client().routes().await?;
-    let route = routes
-        .iter()
-        .find(|route| route.service == "web")
-        .with_context(|| format!("web was not restored: {routes:?}"))?;
+    let route = find_route(&routes, "web").context("web was not restored")?;
     ensure!(
         route.versions.len() == 1 && route.versions[0].label == "a",
         "web should be restored as version a, got {:?}",
@@ -406,7 +358,7 @@ async fn clean_restart_restores_routes_and_pause() -> anyhow::Result<()> {
         .await?
         .context("the held request failed")?;
     ensure!(
-        answer.status == StatusCode::OK && answer.version() == "a",
+        answer.status == StatusCode::OK && answer.version() == Some("a"),
         "the held request should be answered 200 by a after resume, got {} {:?}",
         answer.status,
         answer.body
@@ -414,13 +366,13 @@ async fn clean_restart_restores_routes_and_pause() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Requests the pause of `web` holds right now (0 if the daemon does not say).
 async fn held_requests(daemon: &Daemon) -> u64 {
     let Ok(routes) = daemon.client().routes().await else {
         return 0;
     };
-    routes
-        .iter()
-        .find(|route| route.service == "web")
+    find_route(&routes, "web")
+        .ok()
         .and_then(|route| route.paused.as_ref())
         .map_or(0, |paused| paused.held)
 }
@@ -436,11 +388,9 @@ async fn held_requests(daemon: &Daemon) -> u64 {
 /// after that succeeds (the service is free again).
 #[tokio::test(flavor = "multi_thread")]
 async fn second_deploy_while_one_runs_is_refused_at_once() -> anyhow::Result<()> {
-    let daemon = Daemon::start().await?;
-    let a = App::start("a").await?;
+    let (daemon, _a) = daemon_routing_web_to("a", &[]).await?;
     let sick = App::builder("sick").env("HEALTH", "fail").start().await?;
     let c = App::start("c").await?;
-    deploy(&daemon, "web", &a, &[]).await?;
 
     let args = deploy_args("web", &sick, &["--deploy-timeout", "5s"]);
     let first = spawn_baton(&daemon, &args);
@@ -469,7 +419,7 @@ async fn second_deploy_while_one_runs_is_refused_at_once() -> anyhow::Result<()>
     );
     let during = get_once(daemon.http_address(), "/").await?;
     ensure!(
-        during.status == StatusCode::OK && during.version() == "a",
+        during.status == StatusCode::OK && during.version() == Some("a"),
         "traffic should stay on a while the deploy waits, got {} from {:?}",
         during.status,
         during.version()
@@ -483,7 +433,7 @@ async fn second_deploy_while_one_runs_is_refused_at_once() -> anyhow::Result<()>
     );
     let after = get_once(daemon.http_address(), "/").await?;
     ensure!(
-        after.status == StatusCode::OK && after.version() == "a",
+        after.status == StatusCode::OK && after.version() == Some("a"),
         "traffic should still be on a after the failed deploy, got {} from {:?}",
         after.status,
         after.version()
@@ -494,7 +444,7 @@ async fn second_deploy_while_one_runs_is_refused_at_once() -> anyhow::Result<()>
         .context("a deploy after the failed one should be accepted")?;
     let moved = get_once(daemon.http_address(), "/").await?;
     ensure!(
-        moved.version() == "c",
+        moved.version() == Some("c"),
         "traffic should move to c, got {:?}",
         moved.version()
     );

@@ -11,28 +11,31 @@
 //! Build the binaries first (`cargo build --workspace`): the demo app is not
 //! built by `cargo test -p baton`.
 
+mod support;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context;
-use baton_api::{ApiError, DeployRoute, RouteInfo};
+use baton_api::{ApiError, DeployRoute};
 use baton_testkit::{App, Daemon, binary, wait_until};
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::{Body, Incoming};
+use http::{Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// Longest any single network step of a test may take.
-const STEP: Duration = Duration::from_secs(30);
+use support::{
+    Reply, STEP, TempDir, daemon_routing_web_to, deploy, explain, get, post, route_list, step,
+    tcp_connect, wait_refused,
+};
+
 /// Deploy options that check health once at deploy and then only every
 /// minute: no health-check connections come and go during the test.
 const QUIET_HEALTH: &[&str] = &["--healthy-after", "1", "--health-interval", "60s"];
@@ -45,36 +48,39 @@ const CLOSE_DEADLINE: Duration = Duration::from_secs(15);
 
 #[tokio::test]
 async fn conflicting_content_lengths_get_400_and_close_and_reach_no_app() -> anyhow::Result<()> {
-    let (daemon, app) = daemon_with_app(&[]).await?;
-    let outcome = async {
-        let before = app_requests(&app).await?;
-        let reply = raw(
-            daemon.http_address(),
-            b"POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
-        )
-        .await?;
-        assert_eq!(reply.status(), Some(400), "{reply:?}");
-        assert!(reply.closed, "the connection stayed open after a 400: {reply:?}");
-        assert_eq!(app_requests(&app).await?, before, "the malformed request reached the app");
-        Ok(())
-    }
-    .await;
-    explain(outcome, &daemon)
+    assert_malformed_gets_400_and_close_and_reaches_no_app(
+        b"POST /upload HTTP/1.1\r\nHost: app.test\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello!",
+    )
+    .await
 }
 
 #[tokio::test]
 async fn bad_chunked_encoding_gets_400_and_close_and_reaches_no_app() -> anyhow::Result<()> {
-    let (daemon, app) = daemon_with_app(&[]).await?;
+    assert_malformed_gets_400_and_close_and_reaches_no_app(
+        b"POST /upload HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
+    )
+    .await
+}
+
+/// Sends the malformed `request` on a raw connection to a daemon with one
+/// app: it gets 400 and the connection closed, and the app never sees it.
+async fn assert_malformed_gets_400_and_close_and_reaches_no_app(
+    request: &[u8],
+) -> anyhow::Result<()> {
+    let (daemon, app) = daemon_routing_web_to("v1", &[]).await?;
     let outcome = async {
         let before = app_requests(&app).await?;
-        let reply = raw(
-            daemon.http_address(),
-            b"POST /upload HTTP/1.1\r\nHost: app.test\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhello\r\n0\r\n\r\n",
-        )
-        .await?;
+        let reply = raw(daemon.http_address(), request).await?;
         assert_eq!(reply.status(), Some(400), "{reply:?}");
-        assert!(reply.closed, "the connection stayed open after a 400: {reply:?}");
-        assert_eq!(app_requests(&app).await?, before, "the malformed request reached the app");
+        assert!(
+            reply.closed,
+            "the connection stayed open after a 400: {reply:?}"
+        );
+        assert_eq!(
+            app_requests(&app).await?,
+            before,
+            "the malformed request reached the app"
+        );
         Ok(())
     }
     .await;
@@ -87,7 +93,7 @@ async fn bad_chunked_encoding_gets_400_and_close_and_reaches_no_app() -> anyhow:
 /// answer 400; what matters is that nothing can be smuggled past it.
 #[tokio::test]
 async fn content_length_with_transfer_encoding_cannot_smuggle_a_request() -> anyhow::Result<()> {
-    let (daemon, app) = daemon_with_app(&[]).await?;
+    let (daemon, app) = daemon_routing_web_to("v1", &[]).await?;
     let outcome = async {
         let smuggled = "GET /status/299 HTTP/1.1\r\nHost: app.test\r\n\r\n";
         let heads = [
@@ -127,7 +133,7 @@ async fn content_length_with_transfer_encoding_cannot_smuggle_a_request() -> any
 
 #[tokio::test]
 async fn oversized_heads_get_431_and_invalid_header_bytes_get_400() -> anyhow::Result<()> {
-    let (daemon, app) = daemon_with_app(&[]).await?;
+    let (daemon, app) = daemon_routing_web_to("v1", &[]).await?;
     let outcome = async {
         let address = daemon.http_address();
         let before = app_requests(&app).await?;
@@ -181,14 +187,14 @@ async fn oversized_heads_get_431_and_invalid_header_bytes_get_400() -> anyhow::R
 
 #[tokio::test]
 async fn a_stalled_request_head_is_cut_after_the_header_read_timeout() -> anyhow::Result<()> {
-    let (daemon, app) = daemon_with_app(&["--header-read-timeout", "1s"]).await?;
+    let (daemon, app) = daemon_routing_web_to("v1", &["--header-read-timeout", "1s"]).await?;
     let outcome = async {
         let address = daemon.http_address();
-        let mut stalled = step("connecting", TcpStream::connect(address)).await??;
+        let mut stalled = tcp_connect(address).await?;
         stalled
             .write_all(b"GET / HTTP/1.1\r\nHost: app.test\r\nX-Slow: ")
             .await?;
-        let mut silent = step("connecting", TcpStream::connect(address)).await??;
+        let mut silent = tcp_connect(address).await?;
 
         // Meanwhile, other clients are served.
         let reply = get(address, "app.test", "/").await?;
@@ -325,7 +331,7 @@ async fn a_refusing_target_gets_502_with_a_short_plain_body() -> anyhow::Result<
         deploy(&daemon, "web", &app, QUIET_HEALTH).await?;
         let address = app.address();
         drop(app);
-        wait_refused(address).await?;
+        wait_refused(address, STEP).await?;
 
         let reply = get(daemon.http_address(), "app.test", "/").await?;
         assert_eq!(reply.status, StatusCode::BAD_GATEWAY, "{reply:?}");
@@ -372,7 +378,7 @@ async fn an_upstream_dying_mid_request_gets_502_and_the_daemon_keeps_serving() -
 
 #[tokio::test]
 async fn a_slow_upstream_gets_504_after_the_response_header_timeout() -> anyhow::Result<()> {
-    let (daemon, _app) = daemon_with_app(&["--response-header-timeout", "1s"]).await?;
+    let (daemon, _app) = daemon_routing_web_to("v1", &["--response-header-timeout", "1s"]).await?;
     let outcome = async {
         let address = daemon.http_address();
         let reply = get(address, "app.test", "/slow?ms=3000").await?;
@@ -389,7 +395,7 @@ async fn a_slow_upstream_gets_504_after_the_response_header_timeout() -> anyhow:
 
 #[tokio::test]
 async fn an_unhealthy_only_target_gets_503() -> anyhow::Result<()> {
-    let (daemon, app) = daemon_with_app(&[]).await?;
+    let (daemon, app) = daemon_routing_web_to("v1", &[]).await?;
     let outcome = async {
         let reply = post(app.address(), "app", "/knobs/health/fail", Vec::new()).await?;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
@@ -408,16 +414,8 @@ async fn an_unhealthy_only_target_gets_503() -> anyhow::Result<()> {
             }
         })
         .await?;
-        let output = daemon
-            .baton(&["route", "list", "--json"])
-            .await?
-            .success()?;
-        let routes: Vec<RouteInfo> = serde_json::from_str(&output.stdout)?;
-        assert!(
-            !routes[0].versions[0].targets[0].healthy,
-            "{}",
-            output.stdout
-        );
+        let routes = route_list(&daemon).await?;
+        assert!(!routes[0].versions[0].targets[0].healthy, "{routes:?}");
 
         let reply = get(daemon.http_address(), "app.test", "/").await?;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{reply:?}");
@@ -436,40 +434,17 @@ async fn a_connect_failure_is_retried_on_the_other_target() -> anyhow::Result<()
     let outcome = async {
         // Health checks a minute apart: only the proxy's own connect
         // failure can steer requests away from the dead target.
-        let (first, second) = (doomed.target(), survivor.target());
-        let args = [
-            &[
-                "route", "deploy", "web", "--target", &first, "--target", &second,
-            ][..],
-            QUIET_HEALTH,
-        ]
-        .concat();
-        daemon.baton(&args).await?.success()?;
-        let address = daemon.http_address();
-        // Both targets serve (and leave pooled connections behind).
-        let mut seen = Vec::new();
-        for _ in 0..4 {
-            let reply = get(address, "app.test", "/").await?;
-            assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-            seen.push(reply.version().unwrap_or_default().to_string());
-        }
-        assert!(
-            seen.iter().any(|v| v == "doomed") && seen.iter().any(|v| v == "survivor"),
-            "{seen:?}"
-        );
+        deploy_on_both(
+            &daemon,
+            (&doomed.target(), "doomed"),
+            (&survivor.target(), "survivor"),
+        )
+        .await?;
 
         let doomed_address = doomed.address();
         drop(doomed);
-        wait_refused(doomed_address).await?;
-        for attempt in 0..10 {
-            let reply = get(address, "app.test", "/").await?;
-            assert_eq!(
-                reply.status,
-                StatusCode::OK,
-                "request {attempt} after the kill: {reply:?}"
-            );
-            assert_eq!(reply.version(), Some("survivor"));
-        }
+        wait_refused(doomed_address, STEP).await?;
+        assert_all_answered_by(daemon.http_address(), "survivor", 10, "after the kill").await?;
         Ok(())
     }
     .await;
@@ -487,38 +462,21 @@ async fn a_request_on_a_stale_pooled_connection_fails_over_to_another_target() -
     let vanishing = Vanishing::start().await?;
     let survivor = App::start("survivor").await?;
     let outcome = async {
-        let (first, second) = (vanishing.target(), survivor.target());
-        let args = [
-            &[
-                "route", "deploy", "web", "--target", &first, "--target", &second,
-            ][..],
-            QUIET_HEALTH,
-        ]
-        .concat();
-        daemon.baton(&args).await?.success()?;
-        let address = daemon.http_address();
-        // Round robin: both targets serve, each leaving a pooled connection.
-        let mut seen = Vec::new();
-        for _ in 0..4 {
-            let reply = get(address, "app.test", "/").await?;
-            assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-            seen.push(reply.version().unwrap_or_default().to_string());
-        }
-        assert!(
-            seen.iter().any(|v| v == "vanishing") && seen.iter().any(|v| v == "survivor"),
-            "{seen:?}"
-        );
+        deploy_on_both(
+            &daemon,
+            (&vanishing.target(), "vanishing"),
+            (&survivor.target(), "survivor"),
+        )
+        .await?;
 
         vanishing.stop().await?;
-        for attempt in 0..6 {
-            let reply = get(address, "app.test", "/").await?;
-            assert_eq!(
-                reply.status,
-                StatusCode::OK,
-                "request {attempt} after the target went: {reply:?}"
-            );
-            assert_eq!(reply.version(), Some("survivor"));
-        }
+        assert_all_answered_by(
+            daemon.http_address(),
+            "survivor",
+            6,
+            "after the target went",
+        )
+        .await?;
         Ok(())
     }
     .await;
@@ -531,7 +489,7 @@ async fn a_request_on_a_stale_pooled_connection_fails_over_to_another_target() -
 
 #[tokio::test]
 async fn the_daemon_refuses_bad_listener_flags_with_clear_messages() -> anyhow::Result<()> {
-    let state = TempDir::new("flags")?;
+    let state = TempDir::new("limits-flags")?;
 
     let output = run_baton(&state, &["daemon", "--http", "not-an-address"]).await?;
     assert!(!output.status.success(), "{output:?}");
@@ -581,7 +539,7 @@ async fn the_daemon_refuses_bad_listener_flags_with_clear_messages() -> anyhow::
 
 #[tokio::test]
 async fn a_deploy_to_an_unreachable_target_fails_and_keeps_the_old_version() -> anyhow::Result<()> {
-    let (daemon, app) = daemon_with_app(&[]).await?;
+    let (daemon, app) = daemon_routing_web_to("v1", &[]).await?;
     let outcome = async {
         let unreachable = closed_port_address().await?;
         let started = tokio::time::Instant::now();
@@ -610,13 +568,9 @@ async fn a_deploy_to_an_unreachable_target_fails_and_keeps_the_old_version() -> 
             "the failed deploy took {took:?}"
         );
 
-        let output = daemon
-            .baton(&["route", "list", "--json"])
-            .await?
-            .success()?;
-        let routes: Vec<RouteInfo> = serde_json::from_str(&output.stdout)?;
-        assert_eq!(routes.len(), 1, "{}", output.stdout);
-        assert_eq!(routes[0].versions.len(), 1, "{}", output.stdout);
+        let routes = route_list(&daemon).await?;
+        assert_eq!(routes.len(), 1, "{routes:?}");
+        assert_eq!(routes[0].versions.len(), 1, "{routes:?}");
         assert_eq!(routes[0].versions[0].label, app.version());
         assert_eq!(routes[0].versions[0].targets[0].address, app.target());
 
@@ -631,7 +585,7 @@ async fn a_deploy_to_an_unreachable_target_fails_and_keeps_the_old_version() -> 
 
 #[tokio::test]
 async fn an_invalid_service_name_is_refused_with_a_clear_message() -> anyhow::Result<()> {
-    let (daemon, app) = daemon_with_app(&[]).await?;
+    let (daemon, app) = daemon_routing_web_to("v1", &[]).await?;
     let outcome = async {
         let target = app.target();
         for name in ["bad name", "a/b", "ünïcode"] {
@@ -648,12 +602,8 @@ async fn an_invalid_service_name_is_refused_with_a_clear_message() -> anyhow::Re
                 output.stderr
             );
         }
-        let output = daemon
-            .baton(&["route", "list", "--json"])
-            .await?
-            .success()?;
-        let routes: Vec<RouteInfo> = serde_json::from_str(&output.stdout)?;
-        assert_eq!(routes.len(), 1, "{}", output.stdout);
+        let routes = route_list(&daemon).await?;
+        assert_eq!(routes.len(), 1, "{routes:?}");
         Ok(())
     }
     .await;
@@ -742,37 +692,7 @@ async fn the_control_socket_is_owner_only() -> anyhow::Result<()> {
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// Prints the daemon's log when a test fails with an error (a panic prints
-/// it already, from the daemon's `Drop`).
-fn explain(outcome: anyhow::Result<()>, daemon: &Daemon) -> anyhow::Result<()> {
-    if outcome.is_err() {
-        eprintln!("--- daemon log ---\n{}", daemon.logs());
-    }
-    outcome
-}
-
-/// Runs `future` with the per-step deadline.
-async fn step<T>(what: &str, future: impl Future<Output = T>) -> anyhow::Result<T> {
-    tokio::time::timeout(STEP, future)
-        .await
-        .with_context(|| format!("timed out after {STEP:?} waiting for {what}"))
-}
-
-/// A daemon started with `args` and one demo app deployed as catch-all `web`.
-async fn daemon_with_app(args: &[&str]) -> anyhow::Result<(Daemon, App)> {
-    let daemon = Daemon::builder().args(args.iter().copied()).start().await?;
-    let app = App::start("v1").await?;
-    deploy(&daemon, "web", &app, &[]).await?;
-    Ok((daemon, app))
-}
-
-/// `baton route deploy SERVICE --target APP --version APP'S LABEL EXTRA…`.
-async fn deploy(daemon: &Daemon, service: &str, app: &App, extra: &[&str]) -> anyhow::Result<()> {
-    let mut args = vec!["--version", app.version()];
-    args.extend_from_slice(extra);
-    deploy_target(daemon, service, &app.target(), &args).await
-}
-
+/// `baton route deploy SERVICE --target TARGET EXTRA…`.
 async fn deploy_target(
     daemon: &Daemon,
     service: &str,
@@ -812,14 +732,48 @@ async fn app_requests(app: &App) -> anyhow::Result<u64> {
         .with_context(|| format!("bad /requests answer {answer}"))
 }
 
-/// Waits until connecting to `address` is refused (a killed app is gone).
-async fn wait_refused(address: SocketAddr) -> anyhow::Result<()> {
-    wait_until(
-        STEP,
-        "the killed app's port to refuse connections",
-        || async move { TcpStream::connect(address).await.is_err() },
-    )
-    .await
+/// Deploys `web` on the `first` and `second` targets, each given with the
+/// `X-Version` it answers with (health checked only at deploy, see
+/// [`QUIET_HEALTH`]), then sends four requests: round robin, both targets
+/// serve, each leaving a pooled connection behind.
+async fn deploy_on_both(
+    daemon: &Daemon,
+    (first, first_version): (&str, &str),
+    (second, second_version): (&str, &str),
+) -> anyhow::Result<()> {
+    let extra = [&["--target", second][..], QUIET_HEALTH].concat();
+    deploy_target(daemon, "web", first, &extra).await?;
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        let reply = get(daemon.http_address(), "app.test", "/").await?;
+        assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+        seen.push(reply.version().unwrap_or_default().to_string());
+    }
+    assert!(
+        seen.iter().any(|v| v == first_version) && seen.iter().any(|v| v == second_version),
+        "{seen:?}"
+    );
+    Ok(())
+}
+
+/// Sends `attempts` requests to `address`, one after another; each must get
+/// 200 from the app `version` (`when` says when, for the failure message).
+async fn assert_all_answered_by(
+    address: SocketAddr,
+    version: &str,
+    attempts: usize,
+    when: &str,
+) -> anyhow::Result<()> {
+    for attempt in 0..attempts {
+        let reply = get(address, "app.test", "/").await?;
+        assert_eq!(
+            reply.status,
+            StatusCode::OK,
+            "request {attempt} {when}: {reply:?}"
+        );
+        assert_eq!(reply.version(), Some(version));
+    }
+    Ok(())
 }
 
 /// An address where nothing listens.
@@ -847,71 +801,6 @@ fn assert_plain_and_short(reply: &Reply, contains: &str) {
         None,
         "the error came from an app: {reply:?}"
     );
-}
-
-/// A whole response.
-struct Reply {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    fn version(&self) -> Option<&str> {
-        self.headers
-            .get("x-version")
-            .and_then(|value| value.to_str().ok())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-impl std::fmt::Debug for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reply")
-            .field("status", &self.status)
-            .field("headers", &self.headers)
-            .field("body", &self.text())
-            .finish()
-    }
-}
-
-/// Sends `request` on a fresh HTTP/1.1 connection and reads the whole answer.
-async fn exchange<B>(address: SocketAddr, request: Request<B>) -> anyhow::Result<Reply>
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let stream = step("connecting", TcpStream::connect(address)).await??;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    let response = step("the response head", sender.send_request(request)).await??;
-    let status = response.status();
-    let (head, body) = response.into_parts();
-    let body = step("the response body", body.collect()).await??.to_bytes();
-    Ok(Reply {
-        status,
-        headers: head.headers,
-        body,
-    })
-}
-
-async fn get(address: SocketAddr, host: &str, path: &str) -> anyhow::Result<Reply> {
-    let request = Request::get(path)
-        .header(header::HOST, host)
-        .body(Empty::<Bytes>::new())?;
-    exchange(address, request).await
-}
-
-async fn post(address: SocketAddr, host: &str, path: &str, body: Vec<u8>) -> anyhow::Result<Reply> {
-    let request = Request::post(path)
-        .header(header::HOST, host)
-        .body(Full::new(Bytes::from(body)))?;
-    exchange(address, request).await
 }
 
 /// `POST /upload` with a `length`-byte body and `Content-Length`.
@@ -972,7 +861,7 @@ impl std::fmt::Debug for RawReply {
 /// Writes `request` on a new connection and reads until the server closes
 /// it (or [`CLOSE_DEADLINE`] passes).
 async fn raw(address: SocketAddr, request: &[u8]) -> anyhow::Result<RawReply> {
-    let mut stream = step("connecting", TcpStream::connect(address)).await??;
+    let mut stream = tcp_connect(address).await?;
     stream.write_all(request).await?;
     read_until_close(&mut stream, CLOSE_DEADLINE).await
 }
@@ -1199,36 +1088,12 @@ impl Vanishing {
         self.stopped
             .store(true, std::sync::atomic::Ordering::Release);
         self.accept.abort();
-        wait_refused(self.address).await
+        wait_refused(self.address, STEP).await
     }
 }
 
 impl Drop for Vanishing {
     fn drop(&mut self) {
         self.accept.abort();
-    }
-}
-
-/// A directory under the system temp dir, removed on drop.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new(label: &str) -> anyhow::Result<Self> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!(
-            "baton-limits-{label}-{}-{unique}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&path)?;
-        Ok(TempDir { path })
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
     }
 }

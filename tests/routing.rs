@@ -11,21 +11,22 @@
 //! Build the binaries first (`cargo build --workspace`): the demo app is not
 //! built by `cargo test -p baton`.
 
+mod support;
+
 use std::convert::Infallible;
-use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use baton_api::{RouteInfo, VersionRole};
+use baton_api::VersionRole;
 use baton_testkit::{App, Daemon, wait_until};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use http::{HeaderMap, Request, Response, StatusCode, Version, header};
+use http::{Request, StatusCode, Version, header};
 use http_body_util::{BodyExt, Empty, StreamBody};
-use hyper::body::{Body, Frame, Incoming};
+use hyper::body::{Body, Frame};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::Value;
@@ -34,8 +35,10 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Longest any single network step of a test may take.
-const STEP: Duration = Duration::from_secs(30);
+use support::{
+    Reply, STEP, TempDir, collect, daemon_routing_web_to, deploy, exchange, exchange_on, explain,
+    find_route, get, get_with, route_list, send, step, tcp_connect,
+};
 
 // ---------------------------------------------------------------------------
 // Tests
@@ -174,7 +177,7 @@ async fn forwarded_headers_reach_the_app_and_hop_by_hop_headers_do_not() -> anyh
         let request = Request::get("/headers")
             .header(header::HOST, "app.test")
             .body(Empty::<Bytes>::new())?;
-        let reply = http1_exchange(stream, request).await?;
+        let reply = exchange_on(stream, request).await?;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
         let seen: Value = serde_json::from_slice(&reply.body)?;
         assert_eq!(seen["x-forwarded-proto"], serde_json::json!(["https"]));
@@ -187,10 +190,8 @@ async fn forwarded_headers_reach_the_app_and_hop_by_hop_headers_do_not() -> anyh
 
 #[tokio::test]
 async fn server_sent_events_stream_through_without_buffering() -> anyhow::Result<()> {
-    let daemon = Daemon::start().await?;
-    let app = App::start("sse").await?;
+    let (daemon, _app) = daemon_routing_web_to("sse", &[]).await?;
     let outcome = async {
-        deploy(&daemon, "web", &app, &[]).await?;
         let request = Request::get("/sse?count=3&interval_ms=500")
             .header(header::HOST, "app.test")
             .body(Empty::<Bytes>::new())?;
@@ -239,12 +240,10 @@ async fn server_sent_events_stream_through_without_buffering() -> anyhow::Result
 
 #[tokio::test]
 async fn websocket_echoes_text_and_binary_through_the_proxy() -> anyhow::Result<()> {
-    let daemon = Daemon::start().await?;
-    let app = App::start("ws").await?;
+    let (daemon, _app) = daemon_routing_web_to("ws", &[]).await?;
     let outcome = async {
-        deploy(&daemon, "web", &app, &[]).await?;
         let address = daemon.http_address();
-        let stream = step("connecting", TcpStream::connect(address)).await??;
+        let stream = tcp_connect(address).await?;
         let (mut socket, response) = step(
             "the WebSocket handshake",
             tokio_tungstenite::client_async(format!("ws://{address}/ws"), stream),
@@ -294,10 +293,8 @@ async fn a_100_mib_upload_streams_through_with_bounded_daemon_memory() -> anyhow
     const CHUNK: usize = 1024 * 1024;
     const CHUNKS: usize = 100;
     const TOTAL: u64 = (CHUNK * CHUNKS) as u64;
-    let daemon = Daemon::start().await?;
-    let app = App::start("upload").await?;
+    let (daemon, _app) = daemon_routing_web_to("upload", &[]).await?;
     let outcome = async {
-        deploy(&daemon, "web", &app, &[]).await?;
         let address = daemon.http_address();
         // Warm up the request path before measuring.
         let reply = get(address, "app.test", "/").await?;
@@ -342,7 +339,7 @@ async fn http2_prior_knowledge_tls_alpn_h2_and_http11_over_tls_all_work() -> any
         deploy(&daemon, "web", &app, &[]).await?;
 
         // h2c: HTTP/2 with prior knowledge on the plain listener.
-        let stream = step("connecting", TcpStream::connect(daemon.http_address())).await??;
+        let stream = tcp_connect(daemon.http_address()).await?;
         let request = Request::get("http://app.test/headers").body(Empty::<Bytes>::new())?;
         let reply = http2_exchange(stream, request).await?;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
@@ -373,7 +370,7 @@ async fn http2_prior_knowledge_tls_alpn_h2_and_http11_over_tls_all_work() -> any
         let request = Request::get("/")
             .header(header::HOST, "localhost")
             .body(Empty::<Bytes>::new())?;
-        let reply = http1_exchange(stream, request).await?;
+        let reply = exchange_on(stream, request).await?;
         assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
         assert_eq!(reply.http_version, Version::HTTP_11);
         assert_eq!(reply.text(), "hello from h2\n");
@@ -385,10 +382,8 @@ async fn http2_prior_knowledge_tls_alpn_h2_and_http11_over_tls_all_work() -> any
 
 #[tokio::test]
 async fn pause_holds_requests_until_resume_and_answers_503_after_max() -> anyhow::Result<()> {
-    let daemon = Daemon::start().await?;
-    let app = App::start("paused").await?;
+    let (daemon, _app) = daemon_routing_web_to("paused", &[]).await?;
     let outcome = async {
-        deploy(&daemon, "web", &app, &[]).await?;
         let address = daemon.http_address();
 
         // Held, then released by resume.
@@ -525,152 +520,6 @@ async fn route_list_shows_versions_and_targets_and_remove_makes_requests_404() -
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// Prints the daemon's log when a test fails with an error (a panic prints
-/// it already, from the daemon's `Drop`).
-fn explain(outcome: anyhow::Result<()>, daemon: &Daemon) -> anyhow::Result<()> {
-    if outcome.is_err() {
-        eprintln!("--- daemon log ---\n{}", daemon.logs());
-    }
-    outcome
-}
-
-/// Runs `future` with the per-step deadline.
-async fn step<T>(what: &str, future: impl Future<Output = T>) -> anyhow::Result<T> {
-    tokio::time::timeout(STEP, future)
-        .await
-        .with_context(|| format!("timed out after {STEP:?} waiting for {what}"))
-}
-
-/// `baton route deploy SERVICE --target APP --version APP'S LABEL EXTRA…`.
-async fn deploy(daemon: &Daemon, service: &str, app: &App, extra: &[&str]) -> anyhow::Result<()> {
-    let target = app.target();
-    let mut args = vec![
-        "route",
-        "deploy",
-        service,
-        "--target",
-        &target,
-        "--version",
-        app.version(),
-    ];
-    args.extend_from_slice(extra);
-    daemon.baton(&args).await?.success()?;
-    Ok(())
-}
-
-/// `baton route list --json`, parsed.
-async fn route_list(daemon: &Daemon) -> anyhow::Result<Vec<RouteInfo>> {
-    let output = daemon
-        .baton(&["route", "list", "--json"])
-        .await?
-        .success()?;
-    serde_json::from_str(&output.stdout)
-        .with_context(|| format!("route list --json printed {:?}", output.stdout))
-}
-
-fn find_route<'a>(routes: &'a [RouteInfo], service: &str) -> anyhow::Result<&'a RouteInfo> {
-    routes
-        .iter()
-        .find(|route| route.service == service)
-        .with_context(|| format!("no service {service:?} in {routes:?}"))
-}
-
-/// A whole response.
-struct Reply {
-    status: StatusCode,
-    http_version: Version,
-    headers: HeaderMap,
-    body: Bytes,
-}
-
-impl Reply {
-    /// The `X-Version` the demo app stamps on its answers.
-    fn version(&self) -> Option<&str> {
-        self.headers
-            .get("x-version")
-            .and_then(|value| value.to_str().ok())
-    }
-
-    fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-impl std::fmt::Debug for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Reply")
-            .field("status", &self.status)
-            .field("headers", &self.headers)
-            .field("body", &self.text())
-            .finish()
-    }
-}
-
-async fn collect(response: Response<Incoming>) -> anyhow::Result<Reply> {
-    let status = response.status();
-    let http_version = response.version();
-    let (head, body) = response.into_parts();
-    let body = step("the response body", body.collect()).await??.to_bytes();
-    Ok(Reply {
-        status,
-        http_version,
-        headers: head.headers,
-        body,
-    })
-}
-
-/// Sends `request` on a fresh HTTP/1.1 connection to `address`.
-async fn send<B>(address: SocketAddr, request: Request<B>) -> anyhow::Result<Response<Incoming>>
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let stream = step("connecting", TcpStream::connect(address)).await??;
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    Ok(step("the response head", sender.send_request(request)).await??)
-}
-
-/// Sends `request` on a fresh HTTP/1.1 connection and reads the whole answer.
-async fn exchange<B>(address: SocketAddr, request: Request<B>) -> anyhow::Result<Reply>
-where
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    collect(send(address, request).await?).await
-}
-
-async fn get(address: SocketAddr, host: &str, path: &str) -> anyhow::Result<Reply> {
-    get_with(address, host, path, &[]).await
-}
-
-async fn get_with(
-    address: SocketAddr,
-    host: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-) -> anyhow::Result<Reply> {
-    let mut request = Request::get(path).header(header::HOST, host);
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    exchange(address, request.body(Empty::<Bytes>::new())?).await
-}
-
-/// One HTTP/1.1 exchange on an established stream (TLS, say).
-async fn http1_exchange<S>(stream: S, request: Request<Empty<Bytes>>) -> anyhow::Result<Reply>
-where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-{
-    let (mut sender, connection) =
-        hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
-    tokio::spawn(connection);
-    collect(step("the response head", sender.send_request(request)).await??).await
-}
-
 /// One HTTP/2 exchange on an established stream (prior knowledge or ALPN h2).
 async fn http2_exchange<S>(stream: S, request: Request<Empty<Bytes>>) -> anyhow::Result<Reply>
 where
@@ -688,7 +537,7 @@ where
 /// Writes `request` and reads until the server closes (the request asks
 /// `Connection: close`).
 async fn raw_exchange(address: SocketAddr, request: &[u8]) -> anyhow::Result<Vec<u8>> {
-    let mut stream = step("connecting", TcpStream::connect(address)).await??;
+    let mut stream = tcp_connect(address).await?;
     stream.write_all(request).await?;
     let mut bytes = Vec::new();
     step(
@@ -798,7 +647,8 @@ fn memory_kib(pid: u32, field: &str) -> anyhow::Result<u64> {
 /// A self-signed certificate for `localhost` and its key, as PEM files in a
 /// directory removed on drop.
 struct TlsFiles {
-    dir: PathBuf,
+    /// Kept for its `Drop`, which removes the files.
+    _dir: TempDir,
     cert: PathBuf,
     key: PathBuf,
     cert_der: CertificateDer<'static>,
@@ -806,28 +656,18 @@ struct TlsFiles {
 
 impl TlsFiles {
     fn new() -> anyhow::Result<Self> {
-        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
-        let unique = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir =
-            std::env::temp_dir().join(format!("baton-routing-tls-{}-{unique}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
+        let dir = TempDir::new("routing-tls")?;
         let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()])?;
-        let cert = dir.join("cert.pem");
-        let key = dir.join("key.pem");
+        let cert = dir.path.join("cert.pem");
+        let key = dir.path.join("key.pem");
         std::fs::write(&cert, certified.cert.pem())?;
         std::fs::write(&key, certified.signing_key.serialize_pem())?;
         Ok(TlsFiles {
-            dir,
+            _dir: dir,
             cert,
             key,
             cert_der: certified.cert.der().clone(),
         })
-    }
-}
-
-impl Drop for TlsFiles {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
@@ -847,7 +687,7 @@ async fn tls_connect(
         .with_no_client_auth();
     config.alpn_protocols = vec![alpn.to_vec()];
     let connector = TlsConnector::from(Arc::new(config));
-    let stream = step("connecting", TcpStream::connect(address)).await??;
+    let stream = tcp_connect(address).await?;
     let name = ServerName::try_from("localhost")?;
     Ok(step("the TLS handshake", connector.connect(name, stream)).await??)
 }

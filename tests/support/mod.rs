@@ -1,7 +1,9 @@
-//! Helpers shared by the end-to-end tests in this directory: `route deploy`
-//! arguments, a plain HTTP/1.1 client on hyper's connection API (no pool, so
-//! a broken connection is seen, never silently replaced) and a keep-alive
-//! load that counts every failure.
+//! Helpers shared by the end-to-end tests in this directory: per-step
+//! deadlines and the daemon's log on failure, `route deploy` arguments and
+//! `route list` results, plain HTTP/1.1 and HTTP/2 clients on hyper's
+//! connection API (no pool, so a broken connection is seen, never silently
+//! replaced), a keep-alive load that counts every failure, and a temporary
+//! directory.
 //!
 //! Starting, waiting for and cleaning up processes is testkit's job, not
 //! this module's.
@@ -10,8 +12,10 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,10 +23,12 @@ use anyhow::{Context, ensure};
 use baton_api::{RouteInfo, VersionInfo};
 use baton_testkit::{App, CommandOutput, Daemon, wait_until};
 use bytes::Bytes;
-use http::{Request, StatusCode, header};
-use http_body_util::{BodyExt, Empty};
-use hyper::client::conn::http1;
-use hyper_util::rt::TokioIo;
+use http::{HeaderMap, Request, Response, StatusCode, Version, header};
+use http_body_util::{BodyExt, Empty, Full};
+use hyper::body::{Body, Incoming};
+use hyper::client::conn::{http1, http2};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio::task::JoinHandle;
 
@@ -30,6 +36,39 @@ use tokio::task::JoinHandle;
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(15);
 /// Longest a test waits for something the daemon does promptly.
 pub const SOON: Duration = Duration::from_secs(15);
+/// Longest any single network step of a test may take (see [`step`]).
+pub const STEP: Duration = Duration::from_secs(30);
+
+// ---------------------------------------------------------------------------
+// Deadlines and failure reports
+// ---------------------------------------------------------------------------
+
+/// Runs `future` with the per-step deadline [`STEP`].
+pub async fn step<T>(what: &str, future: impl Future<Output = T>) -> anyhow::Result<T> {
+    tokio::time::timeout(STEP, future)
+        .await
+        .with_context(|| format!("timed out after {STEP:?} waiting for {what}"))
+}
+
+/// Prints the daemon's log when a test fails with an error (a panic prints
+/// it already, from the daemon's `Drop`).
+pub fn explain(outcome: anyhow::Result<()>, daemon: &Daemon) -> anyhow::Result<()> {
+    if outcome.is_err() {
+        eprintln!("--- daemon log ---\n{}", daemon.logs());
+    }
+    outcome
+}
+
+/// Waits up to `within` until connecting to `address` is refused (a killed
+/// app is gone).
+pub async fn wait_refused(address: SocketAddr, within: Duration) -> anyhow::Result<()> {
+    wait_until(
+        within,
+        "the killed app's port to refuse connections",
+        || async move { TcpStream::connect(address).await.is_err() },
+    )
+    .await
+}
 
 // ---------------------------------------------------------------------------
 // Deploys
@@ -66,6 +105,23 @@ pub async fn deploy(
     daemon.baton(&strs(&args)).await?.success()
 }
 
+/// A daemon started with `daemon_args`, routing `web` (any host, any path)
+/// to a fresh demo app labelled `version`, and the app. If the deploy fails
+/// the daemon's log is printed, as by [`explain`].
+pub async fn daemon_routing_web_to(
+    version: &str,
+    daemon_args: &[&str],
+) -> anyhow::Result<(Daemon, App)> {
+    let daemon = Daemon::builder()
+        .args(daemon_args.iter().copied())
+        .start()
+        .await?;
+    let app = App::start(version).await?;
+    let deployed = deploy(&daemon, "web", &app, &[]).await.map(drop);
+    explain(deployed, &daemon)?;
+    Ok((daemon, app))
+}
+
 /// `&str`s of `args`, as [`Daemon::baton`] takes them.
 pub fn strs(args: &[String]) -> Vec<&str> {
     args.iter().map(String::as_str).collect()
@@ -93,6 +149,24 @@ pub async fn join<T>(task: JoinHandle<T>, deadline: Duration, what: &str) -> any
         .with_context(|| format!("{what} panicked"))
 }
 
+/// `baton route list --json`, parsed.
+pub async fn route_list(daemon: &Daemon) -> anyhow::Result<Vec<RouteInfo>> {
+    let output = daemon
+        .baton(&["route", "list", "--json"])
+        .await?
+        .success()?;
+    serde_json::from_str(&output.stdout)
+        .with_context(|| format!("route list --json printed {:?}", output.stdout))
+}
+
+/// The route of `service` in a route listing.
+pub fn find_route<'a>(routes: &'a [RouteInfo], service: &str) -> anyhow::Result<&'a RouteInfo> {
+    routes
+        .iter()
+        .find(|route| route.service == service)
+        .with_context(|| format!("no service {service:?} in {routes:?}"))
+}
+
 /// The version `label` of `service` in a route listing (active or draining).
 pub fn find_version<'a>(
     routes: &'a [RouteInfo],
@@ -115,36 +189,44 @@ pub async fn version_in_flight(daemon: &Daemon, service: &str, label: &str) -> u
 }
 
 // ---------------------------------------------------------------------------
-// HTTP/1.1 client
+// HTTP/1.1 and HTTP/2 clients
 // ---------------------------------------------------------------------------
 
-/// What one request got back.
-#[derive(Debug)]
-pub struct Answer {
+/// A whole response: what one request got back.
+pub struct Reply {
     pub status: StatusCode,
-    pub headers: http::HeaderMap,
+    pub http_version: Version,
+    pub headers: HeaderMap,
     pub body: Bytes,
 }
 
-impl Answer {
-    /// Reads `response` to the end of its body.
-    pub async fn read(response: http::Response<hyper::body::Incoming>) -> anyhow::Result<Answer> {
+impl Reply {
+    /// Reads `response` to the end of its body (no deadline of its own).
+    pub async fn read(response: Response<Incoming>) -> anyhow::Result<Reply> {
         let (head, body) = response.into_parts();
         let body = body
             .collect()
             .await
             .context("reading the response body")?
             .to_bytes();
-        Ok(Answer {
+        Ok(Reply {
             status: head.status,
+            http_version: head.version,
             headers: head.headers,
             body,
         })
     }
 
-    /// Its `X-Version`.
-    pub fn version(&self) -> &str {
-        header_text(&self.headers, "x-version")
+    /// The `X-Version` the demo app stamps on its answers, if any.
+    pub fn version(&self) -> Option<&str> {
+        self.headers
+            .get("x-version")
+            .and_then(|value| value.to_str().ok())
+    }
+
+    /// The body as (lossy) text.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
     }
 
     /// Whether it asked to close the connection.
@@ -156,8 +238,18 @@ impl Answer {
     }
 }
 
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("status", &self.status)
+            .field("headers", &self.headers)
+            .field("body", &self.text())
+            .finish()
+    }
+}
+
 /// The value of header `name` as text (empty if absent or not text).
-pub fn header_text<'a>(headers: &'a http::HeaderMap, name: &str) -> &'a str {
+pub fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> &'a str {
     headers
         .get(name)
         .and_then(|value| value.to_str().ok())
@@ -191,7 +283,7 @@ impl Http1 {
 
     /// `GET path` on this connection, body read to the end (bounded by
     /// [`REQUEST_DEADLINE`]).
-    pub async fn get(&mut self, path: &str) -> anyhow::Result<Answer> {
+    pub async fn get(&mut self, path: &str) -> anyhow::Result<Reply> {
         let exchange = async {
             self.sender
                 .ready()
@@ -201,7 +293,7 @@ impl Http1 {
                 .header(header::HOST, &self.host)
                 .body(Empty::<Bytes>::new())?;
             let response = self.sender.send_request(request).await?;
-            Answer::read(response).await
+            Reply::read(response).await
         };
         tokio::time::timeout(REQUEST_DEADLINE, exchange)
             .await
@@ -209,9 +301,131 @@ impl Http1 {
     }
 }
 
-/// One request on a connection of its own.
-pub async fn get_once(address: SocketAddr, path: &str) -> anyhow::Result<Answer> {
+/// One request on a connection of its own, `Host` its address (bounded by
+/// [`REQUEST_DEADLINE`]).
+pub async fn get_once(address: SocketAddr, path: &str) -> anyhow::Result<Reply> {
     Http1::connect(address).await?.get(path).await
+}
+
+/// A TCP connection to `address`, within [`STEP`].
+pub async fn tcp_connect(address: SocketAddr) -> anyhow::Result<TcpStream> {
+    Ok(step("connecting", TcpStream::connect(address)).await??)
+}
+
+/// Sends `request` on a fresh HTTP/1.1 connection to `address`; returns the
+/// response with its body unread.
+pub async fn send<B>(address: SocketAddr, request: Request<B>) -> anyhow::Result<Response<Incoming>>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    send_on(tcp_connect(address).await?, request).await
+}
+
+/// Sends `request` as an HTTP/1.1 exchange on an established `stream` (TLS,
+/// say); returns the response with its body unread.
+pub async fn send_on<S, B>(stream: S, request: Request<B>) -> anyhow::Result<Response<Incoming>>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let (mut sender, connection) = http1::handshake(TokioIo::new(stream)).await?;
+    tokio::spawn(connection);
+    Ok(step("the response head", sender.send_request(request)).await??)
+}
+
+/// Reads `response` to the end of its body, within [`STEP`].
+pub async fn collect(response: Response<Incoming>) -> anyhow::Result<Reply> {
+    step("the response body", Reply::read(response)).await?
+}
+
+/// Sends `request` on a fresh HTTP/1.1 connection and reads the whole answer.
+pub async fn exchange<B>(address: SocketAddr, request: Request<B>) -> anyhow::Result<Reply>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    collect(send(address, request).await?).await
+}
+
+/// One HTTP/1.1 exchange on an established `stream` (TLS, say), the whole
+/// answer read.
+pub async fn exchange_on<S, B>(stream: S, request: Request<B>) -> anyhow::Result<Reply>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    collect(send_on(stream, request).await?).await
+}
+
+/// `GET path` with `Host: host` on a fresh connection to `address`.
+pub async fn get(address: SocketAddr, host: &str, path: &str) -> anyhow::Result<Reply> {
+    get_with(address, host, path, &[]).await
+}
+
+/// `GET path` with `Host: host` and the extra `headers` on a fresh
+/// connection to `address`.
+pub async fn get_with(
+    address: SocketAddr,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> anyhow::Result<Reply> {
+    let mut request = Request::get(path).header(header::HOST, host);
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    exchange(address, request.body(Empty::<Bytes>::new())?).await
+}
+
+/// `POST path` with `Host: host` and `body` on a fresh connection to
+/// `address`.
+pub async fn post(
+    address: SocketAddr,
+    host: &str,
+    path: &str,
+    body: Vec<u8>,
+) -> anyhow::Result<Reply> {
+    let request = Request::post(path)
+        .header(header::HOST, host)
+        .body(Full::new(Bytes::from(body)))?;
+    exchange(address, request).await
+}
+
+/// An h2c (HTTP/2 prior knowledge) connection to `address`, connected and
+/// shaken hands within [`SOON`]: its request sender and the task driving
+/// the connection, which ends by itself once every sender is gone.
+pub async fn http2_connect(
+    address: SocketAddr,
+) -> anyhow::Result<(
+    http2::SendRequest<Empty<Bytes>>,
+    JoinHandle<hyper::Result<()>>,
+)> {
+    let stream = tokio::time::timeout(SOON, TcpStream::connect(address))
+        .await
+        .context("connect timed out")??;
+    let (sender, connection) = http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
+        .await
+        .context("HTTP/2 handshake with the proxy")?;
+    Ok((sender, tokio::spawn(connection)))
+}
+
+/// `GET uri` as one more stream on an HTTP/2 connection, body read to the
+/// end (no deadline of its own).
+pub async fn http2_get(
+    sender: &mut http2::SendRequest<Empty<Bytes>>,
+    uri: &str,
+) -> anyhow::Result<Reply> {
+    sender.ready().await?;
+    let request = Request::get(uri).body(Empty::<Bytes>::new())?;
+    let response = sender.send_request(request).await?;
+    Reply::read(response).await
 }
 
 // ---------------------------------------------------------------------------
@@ -235,7 +449,7 @@ pub struct Tally {
 
 impl Tally {
     /// Counts `answer`: ok if 2xx (per version), else a failure.
-    pub fn record(&self, answer: Answer) {
+    pub fn record(&self, answer: Reply) {
         if !answer.status.is_success() {
             self.fail(format!(
                 "status {} from {:?}: {}",
@@ -247,7 +461,7 @@ impl Tally {
         }
         self.ok.fetch_add(1, Ordering::Relaxed);
         *lock(&self.versions)
-            .entry(answer.version().to_string())
+            .entry(answer.version().unwrap_or_default().to_string())
             .or_default() += 1;
     }
 
@@ -373,4 +587,31 @@ pub fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---------------------------------------------------------------------------
+// Files
+// ---------------------------------------------------------------------------
+
+/// A fresh directory under the system temp dir, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    /// Creates `baton-LABEL-PID-N`, unique within this test process.
+    pub fn new(label: &str) -> anyhow::Result<Self> {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let unique = NEXT.fetch_add(1, Ordering::Relaxed);
+        let path =
+            std::env::temp_dir().join(format!("baton-{label}-{}-{unique}", std::process::id()));
+        std::fs::create_dir_all(&path)?;
+        Ok(TempDir { path })
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::convert::Infallible;
+use std::future::Future;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::pin::pin;
@@ -20,7 +21,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
@@ -73,6 +74,11 @@ impl Drop for Server {
 impl Server {
     fn url(&self, scheme: &str) -> String {
         format!("{scheme}://{}/hello", self.addr)
+    }
+
+    /// `https://localhost:PORT/`, for a certificate made out to `localhost`.
+    fn localhost_url(&self) -> String {
+        format!("https://localhost:{}/", self.addr.port())
     }
 }
 
@@ -168,7 +174,13 @@ where
     }
 }
 
-async fn start(protocol: Protocol, behaviour: Behaviour, tls: Option<TlsAcceptor>) -> Server {
+/// A server on 127.0.0.1 that counts every connection it accepts and runs
+/// `on_connection` on it, in a task of its own.
+async fn serve<F, Fut>(on_connection: F) -> Server
+where
+    F: Fn(TcpStream, Arc<Stats>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let listener = listener().await;
     let addr = local_addr(&listener);
     let stats = Arc::new(Stats::default());
@@ -180,89 +192,74 @@ async fn start(protocol: Protocol, behaviour: Behaviour, tls: Option<TlsAcceptor
                     continue;
                 };
                 stats.connections.fetch_add(1, Ordering::SeqCst);
-                let stats = stats.clone();
-                let tls = tls.clone();
-                tokio::spawn(async move {
-                    match tls {
-                        None => serve_connection(tcp, protocol, behaviour, stats).await,
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(tcp).await {
-                                serve_connection(stream, protocol, behaviour, stats).await;
-                            }
-                        }
-                    }
-                });
+                tokio::spawn(on_connection(tcp, stats.clone()));
             }
         }
     });
     Server { addr, stats, task }
+}
+
+/// A server speaking `protocol` (over TLS when given an acceptor) that
+/// answers as `behaviour` says.
+async fn start(protocol: Protocol, behaviour: Behaviour, tls: Option<TlsAcceptor>) -> Server {
+    serve(move |tcp, stats| {
+        let tls = tls.clone();
+        async move {
+            match tls {
+                None => serve_connection(tcp, protocol, behaviour, stats).await,
+                Some(acceptor) => {
+                    if let Ok(stream) = acceptor.accept(tcp).await {
+                        serve_connection(stream, protocol, behaviour, stats).await;
+                    }
+                }
+            }
+        }
+    })
+    .await
+}
+
+/// A [`Behaviour::Mixed`] server speaking `protocol` over TLS with `tls`'s
+/// certificate.
+async fn start_https(protocol: Protocol, tls: &Tls) -> Server {
+    start(protocol, Behaviour::Mixed, Some(tls.acceptor.clone())).await
 }
 
 /// A server that reads each request's head and then closes the connection
 /// without answering.
 async fn start_hanging_up() -> Server {
-    let listener = listener().await;
-    let addr = local_addr(&listener);
-    let stats = Arc::new(Stats::default());
-    let task = tokio::spawn({
-        let stats = stats.clone();
-        async move {
-            loop {
-                let Ok((mut tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                stats.connections.fetch_add(1, Ordering::SeqCst);
-                tokio::spawn(async move {
-                    let mut seen = Vec::new();
-                    let mut buf = [0u8; 1024];
-                    while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
-                        match tcp.read(&mut buf).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(n) => seen.extend_from_slice(&buf[..n]),
-                        }
-                    }
-                    drop(tcp);
-                });
+    serve(|mut tcp, _stats| async move {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
             }
         }
-    });
-    Server { addr, stats, task }
+        drop(tcp);
+    })
+    .await
 }
 
 /// A raw HTTP/2 server that resets every 10th stream with `reason` and
 /// answers the others 200.
 async fn start_resetting(reason: h2::Reason) -> Server {
-    let listener = listener().await;
-    let addr = local_addr(&listener);
-    let stats = Arc::new(Stats::default());
-    let task = tokio::spawn({
-        let stats = stats.clone();
-        async move {
-            loop {
-                let Ok((tcp, _)) = listener.accept().await else {
-                    continue;
-                };
-                stats.connections.fetch_add(1, Ordering::SeqCst);
-                let stats = stats.clone();
-                tokio::spawn(async move {
-                    let Ok(mut connection) = h2::server::handshake(tcp).await else {
-                        return;
-                    };
-                    while let Some(Ok((_request, mut respond))) = connection.accept().await {
-                        let n = stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
-                        if n % 10 == 0 {
-                            respond.send_reset(reason);
-                            continue;
-                        }
-                        if let Ok(mut body) = respond.send_response(Response::new(()), false) {
-                            let _ = body.send_data(Bytes::from_static(b"ok"), true);
-                        }
-                    }
-                });
+    serve(move |tcp, stats| async move {
+        let Ok(mut connection) = h2::server::handshake(tcp).await else {
+            return;
+        };
+        while let Some(Ok((_request, mut respond))) = connection.accept().await {
+            let n = stats.requests.fetch_add(1, Ordering::SeqCst) + 1;
+            if n % 10 == 0 {
+                respond.send_reset(reason);
+                continue;
+            }
+            if let Ok(mut body) = respond.send_response(Response::new(()), false) {
+                let _ = body.send_data(Bytes::from_static(b"ok"), true);
             }
         }
-    });
-    Server { addr, stats, task }
+    })
+    .await
 }
 
 fn config(url: String, concurrency: usize, millis: u64) -> ProbeConfig {
@@ -542,14 +539,8 @@ fn tls() -> Tls {
 #[tokio::test]
 async fn https_with_ca_file() {
     let tls = tls();
-    let server = start(
-        Protocol::Http1,
-        Behaviour::Mixed,
-        Some(tls.acceptor.clone()),
-    )
-    .await;
-    let url = format!("https://localhost:{}/", server.addr.port());
-    let mut config = config(url, 2, 300);
+    let server = start_https(Protocol::Http1, &tls).await;
+    let mut config = config(server.localhost_url(), 2, 300);
     config.ca_file = Some(tls.ca_file.path().to_owned());
     config.count_header = Some("X-Version".to_owned());
     let report = probe(config).await;
@@ -560,12 +551,7 @@ async fn https_with_ca_file() {
 #[tokio::test]
 async fn https_http2_insecure_shares_one_connection() {
     let tls = tls();
-    let server = start(
-        Protocol::Http2,
-        Behaviour::Mixed,
-        Some(tls.acceptor.clone()),
-    )
-    .await;
+    let server = start_https(Protocol::Http2, &tls).await;
     let mut config = config(server.url("https"), 4, 300);
     config.insecure = true;
     config.http2 = true;
@@ -579,14 +565,8 @@ async fn https_http2_insecure_shares_one_connection() {
 async fn https_untrusted_certificate_is_a_connect_failure() {
     let served = tls();
     let other = tls();
-    let server = start(
-        Protocol::Http1,
-        Behaviour::Mixed,
-        Some(served.acceptor.clone()),
-    )
-    .await;
-    let url = format!("https://localhost:{}/", server.addr.port());
-    let mut config = config(url, 1, 100);
+    let server = start_https(Protocol::Http1, &served).await;
+    let mut config = config(server.localhost_url(), 1, 100);
     config.ca_file = Some(other.ca_file.path().to_owned());
     let report = probe(config).await;
     assert_consistent(&report);
