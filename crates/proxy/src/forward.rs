@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admitted;
 use crate::forwarded_headers::{add_forwarded, strip_hop_by_hop, wants_upgrade};
+use crate::head_scanner::{HeadVerdict, HeadVerdicts};
 use crate::limits::Limits;
 use crate::local_response::{bad_request, local_response, paused_response};
 use crate::request_body::{BodyFault, BodyFaultFlag, ClientBody, UpstreamBody};
@@ -39,6 +40,23 @@ pub struct ClientContext {
     pub peer: SocketAddr,
     /// Whether it came over TLS.
     pub https: bool,
+    /// HTTP/1: the verdicts of the connection's [`HeadScanner`], which sees
+    /// the request heads hyper hides. `None` over HTTP/2, where the request
+    /// carries the headers as received.
+    ///
+    /// [`HeadScanner`]: crate::head_scanner::HeadScanner
+    pub(crate) head_verdicts: Option<Arc<HeadVerdicts>>,
+}
+
+impl ClientContext {
+    /// Whether `request`'s head frames its body ambiguously (a smuggling
+    /// attempt). Called exactly once per request, first thing.
+    fn head_verdict<B>(&self, request: &Request<B>) -> HeadVerdict {
+        match &self.head_verdicts {
+            Some(verdicts) => verdicts.next(),
+            None => HeadVerdict::of_headers(request.headers()),
+        }
+    }
 }
 
 /// Forwards requests to the versions the route table names.
@@ -84,12 +102,13 @@ impl Forwarder {
         client: &ClientContext,
     ) -> Response<ResponseBody> {
         let started = Instant::now();
+        // First: the verdicts are taken one per request, in order.
+        if let HeadVerdict::Conflicting(conflict) = client.head_verdict(&request) {
+            return bad_request(conflict.message());
+        }
         let Some(host) = request_host(&request) else {
             return bad_request("bad request: no Host header");
         };
-        if has_conflicting_lengths(request.headers()) {
-            return bad_request("bad request: conflicting Content-Length headers");
-        }
         // hyper's read buffer bounds the head only loosely (a head arriving in
         // large reads gets past it), so the limit is checked here exactly.
         if head_size(&request) > self.limits.max_header_size {
@@ -503,15 +522,6 @@ fn content_length(headers: &HeaderMap) -> Option<u64> {
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse().ok())
-}
-
-/// Several Content-Length values that disagree: a smuggling attempt.
-fn has_conflicting_lengths(headers: &HeaderMap) -> bool {
-    let mut values = headers.get_all(header::CONTENT_LENGTH).iter();
-    match values.next() {
-        Some(first) => values.any(|other| other != first),
-        None => false,
-    }
 }
 
 /// The request head's size as HTTP/1.1 sends it: request line and header lines.

@@ -11,6 +11,7 @@
 mod admission;
 mod forward;
 mod forwarded_headers;
+mod head_scanner;
 mod health_check;
 mod limits;
 mod load_balancer;

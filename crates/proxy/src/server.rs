@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admission;
 use crate::forward::{ClientContext, Forwarder};
+use crate::head_scanner::{HeadScanner, HeadVerdicts, MAX_HEADERS};
 use crate::workers::Workers;
 
 /// The HTTP/2 connection preface a prior-knowledge client opens with.
@@ -147,7 +148,11 @@ impl Server {
                     Err(_) => return,
                 };
                 let http2 = stream.get_ref().1.alpn_protocol() == Some(b"h2".as_slice());
-                let context = ClientContext { peer, https: true };
+                let context = ClientContext {
+                    peer,
+                    https: true,
+                    head_verdicts: None,
+                };
                 if http2 {
                     self.serve_http2(stream, context).await;
                 } else {
@@ -155,7 +160,11 @@ impl Server {
                 }
             }
             None => {
-                let context = ClientContext { peer, https: false };
+                let context = ClientContext {
+                    peer,
+                    https: false,
+                    head_verdicts: None,
+                };
                 match tokio::time::timeout(
                     limits.header_read_timeout,
                     opens_with_h2_preface(&stream),
@@ -170,11 +179,18 @@ impl Server {
         }
     }
 
-    async fn serve_http1<I>(self: &Arc<Self>, io: I, context: ClientContext)
+    async fn serve_http1<I>(self: &Arc<Self>, io: I, mut context: ClientContext)
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
         let limits = self.forwarder.limits();
+        let max_head = limits.max_header_size.max(8192);
+        // hyper hides a Content-Length sent with Transfer-Encoding: the
+        // scanner reads each head as sent and leaves its verdict for the
+        // request path.
+        let verdicts = Arc::new(HeadVerdicts::default());
+        let io = HeadScanner::new(io, max_head, Arc::clone(&verdicts));
+        context.head_verdicts = Some(verdicts);
         let server = Arc::clone(self);
         let service = service_fn(move |request| {
             let server = Arc::clone(&server);
@@ -197,8 +213,8 @@ impl Server {
         builder
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
-            .max_buf_size(limits.max_header_size.max(8192))
-            .max_headers(100);
+            .max_buf_size(max_head)
+            .max_headers(MAX_HEADERS);
         let connection = builder
             .serve_connection(TokioIo::new(io), service)
             .with_upgrades();
