@@ -262,7 +262,7 @@ fn print_routes(routes: &[RouteInfo]) {
                 role,
                 targets.join(","),
                 version.in_flight,
-                minute.requests,
+                minute.counts.requests,
                 minute.error_rate() * 100.0,
                 minute.p99_ms
             );

@@ -180,19 +180,23 @@ mod tests {
             stats.record(at, outcome, ms(10));
         }
         let s = stats.snapshot(t0 + secs(2), secs(60));
-        assert_eq!(s.requests, 11);
+        assert_eq!(s.counts.requests, 11);
         assert_eq!(
             [
-                s.status_1xx,
-                s.status_2xx,
-                s.status_3xx,
-                s.status_4xx,
-                s.status_5xx
+                s.counts.status_1xx,
+                s.counts.status_2xx,
+                s.counts.status_3xx,
+                s.counts.status_4xx,
+                s.counts.status_5xx
             ],
             [1, 2, 1, 1, 2]
         );
         assert_eq!(
-            [s.connect_failures, s.timeouts, s.upstream_errors],
+            [
+                s.counts.connect_failures,
+                s.counts.timeouts,
+                s.counts.upstream_errors
+            ],
             [1, 1, 1]
         );
         assert!(within(s.error_rate(), 5.0 / 11.0, 1e-12));
@@ -226,7 +230,7 @@ mod tests {
             stats.record(t0 + ms(i * 100), outcome, ms(5));
         }
         let s = stats.snapshot(t0 + secs(10), secs(120));
-        assert_eq!(s.requests, 100);
+        assert_eq!(s.counts.requests, 100);
         assert!(within(s.error_rate(), 0.10, 1e-12));
         assert_eq!(s.window_ms, 10_000);
         assert!(within(s.requests_per_second(), 10.0, 1e-12));
@@ -241,7 +245,7 @@ mod tests {
             stats.record(t0 + ms(i * 30), Outcome::Status(200), ms(i));
         }
         let s = stats.snapshot(t0 + secs(31), secs(60));
-        assert_eq!(s.requests, 1000);
+        assert_eq!(s.counts.requests, 1000);
         assert!(within(s.p50_ms, 500.0, 0.02), "p50 {}", s.p50_ms);
         assert!(within(s.p90_ms, 900.0, 0.02), "p90 {}", s.p90_ms);
         assert!(within(s.p99_ms, 990.0, 0.02), "p99 {}", s.p99_ms);
@@ -277,12 +281,12 @@ mod tests {
         stats.record(t0 + secs(10), Outcome::Status(500), ms(900));
         stats.record(t0 + secs(200), Outcome::Status(200), ms(3));
         let recent = stats.snapshot(t0 + secs(210), secs(60));
-        assert_eq!(recent.requests, 1);
-        assert_eq!(recent.status_5xx, 0);
+        assert_eq!(recent.counts.requests, 1);
+        assert_eq!(recent.counts.status_5xx, 0);
         assert_eq!(recent.max_ms, 3.0);
         assert_eq!(recent.window_ms, 60_000);
         let all = stats.snapshot(t0 + secs(210), secs(600));
-        assert_eq!(all.requests, 2);
+        assert_eq!(all.counts.requests, 2);
         assert_eq!(all.max_ms, 900.0);
         assert_eq!(all.window_ms, 210_000);
     }
@@ -292,7 +296,7 @@ mod tests {
         let t0 = Instant::now();
         let stats = RequestStats::new(t0);
         stats.record(t0 + secs(100), Outcome::Status(200), ms(1));
-        assert_eq!(stats.snapshot(t0 + secs(50), secs(60)).requests, 0);
+        assert_eq!(stats.snapshot(t0 + secs(50), secs(60)).counts.requests, 0);
     }
 
     #[test]
@@ -302,7 +306,7 @@ mod tests {
         stats.record(t0 + secs(100), Outcome::Status(200), ms(1));
         stats.record(t0 + secs(1_000), Outcome::Status(200), ms(1));
         let s = stats.snapshot(t0 + secs(1_200), secs(86_400));
-        assert_eq!(s.requests, 1);
+        assert_eq!(s.counts.requests, 1);
         assert_eq!(s.window_ms, RETENTION.as_millis() as u64);
     }
 
@@ -323,7 +327,7 @@ mod tests {
         assert_eq!(before, after);
         let now = t0 + secs(2_400);
         let s = stats.snapshot(now, RETENTION);
-        assert_eq!(s.requests, 600);
+        assert_eq!(s.counts.requests, 600);
         assert_eq!(s.max_ms, 1.0);
         assert_eq!(stats.totals().requests, 2_400);
     }
@@ -350,8 +354,8 @@ mod tests {
         let later = t0 + secs(5 * 3600 + 7);
         stats.record(later, Outcome::Status(200), ms(2));
         let s = stats.snapshot(later, RETENTION);
-        assert_eq!(s.requests, 1);
-        assert_eq!(s.status_2xx, 1);
+        assert_eq!(s.counts.requests, 1);
+        assert_eq!(s.counts.status_2xx, 1);
         assert_eq!(s.error_rate(), 0.0);
         assert_eq!(stats.totals().requests, 2);
         assert_eq!(stats.totals().status_5xx, 1);
@@ -366,8 +370,8 @@ mod tests {
         let lap = SLICE * RING_LEN as u32;
         stats.record(t0 + secs(1_000) - lap, Outcome::Status(500), ms(1));
         let s = stats.snapshot(t0 + secs(1_001), RETENTION);
-        assert_eq!(s.requests, 1);
-        assert_eq!(s.status_5xx, 0);
+        assert_eq!(s.counts.requests, 1);
+        assert_eq!(s.counts.status_5xx, 0);
         assert_eq!(stats.totals().requests, 2);
     }
 
@@ -376,7 +380,7 @@ mod tests {
         let t0 = Instant::now() + secs(10);
         let stats = RequestStats::new(t0);
         stats.record(t0 - secs(1), Outcome::Status(200), ms(1));
-        assert_eq!(stats.snapshot(t0 + secs(1), secs(60)).requests, 1);
+        assert_eq!(stats.snapshot(t0 + secs(1), secs(60)).counts.requests, 1);
     }
 
     #[test]
@@ -410,9 +414,9 @@ mod tests {
         }
         let total = THREADS * PER_THREAD;
         let s = stats.snapshot(t0 + secs(60), secs(120));
-        assert_eq!(s.requests, total);
-        assert_eq!(s.status_5xx, total / 10);
-        assert_eq!(s.status_2xx, total - total / 10);
+        assert_eq!(s.counts.requests, total);
+        assert_eq!(s.counts.status_5xx, total / 10);
+        assert_eq!(s.counts.status_2xx, total - total / 10);
         assert_eq!(s.max_ms, 100.0);
         assert_eq!(stats.totals().requests, total);
         assert_eq!(stats.in_flight(), 0);
@@ -437,7 +441,7 @@ mod tests {
         let stats = RequestStats::new(t0);
         assert_eq!(stats.allocated_histograms(), 0);
         let s = stats.snapshot(t0 + secs(3600), RETENTION);
-        assert_eq!(s.requests, 0);
+        assert_eq!(s.counts.requests, 0);
         stats.in_flight_started();
         stats.in_flight_finished();
         assert_eq!(stats.allocated_histograms(), 0);
@@ -460,7 +464,10 @@ mod tests {
         stats.release_idle(t0 + secs(3600));
         assert_eq!(stats.allocated_histograms(), 0);
         assert_eq!(stats.totals().requests, 60);
-        assert_eq!(stats.snapshot(t0 + secs(3600), RETENTION).requests, 0);
+        assert_eq!(
+            stats.snapshot(t0 + secs(3600), RETENTION).counts.requests,
+            0
+        );
     }
 
     #[test]

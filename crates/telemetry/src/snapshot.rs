@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::counts::Counts;
 use crate::latency::LatencyHistogram;
-use crate::outcome::Class;
 use crate::slice::Slice;
+use crate::totals::Totals;
 
 /// Request counts and latency quantiles of one (service, version) over a
 /// window ending at the snapshot's `now`.
@@ -22,24 +22,10 @@ pub struct WindowSnapshot {
     /// [`SLICE`](crate::SLICE)s, and cut short at the stats' creation. Less
     /// than asked for means the history does not reach back that far yet.
     pub window_ms: u64,
-    /// Every request that finished in the window, whatever its outcome.
-    pub requests: u64,
-    /// Responses with a 1xx status.
-    pub status_1xx: u64,
-    /// Responses with a 2xx status.
-    pub status_2xx: u64,
-    /// Responses with a 3xx status.
-    pub status_3xx: u64,
-    /// Responses with a 4xx status.
-    pub status_4xx: u64,
-    /// Responses with a 5xx status.
-    pub status_5xx: u64,
-    /// Requests whose upstream could not be connected to.
-    pub connect_failures: u64,
-    /// Requests whose upstream did not answer in time.
-    pub timeouts: u64,
-    /// Requests whose upstream broke the exchange after connecting.
-    pub upstream_errors: u64,
+    /// Requests that finished in the window, by outcome. (Flattened: on the
+    /// wire the counts sit beside `window_ms` and the quantiles.)
+    #[serde(flatten)]
+    pub counts: Totals,
     /// Median latency in milliseconds (0 without requests).
     pub p50_ms: f64,
     /// 90th percentile latency in milliseconds (0 without requests).
@@ -56,15 +42,7 @@ impl WindowSnapshot {
     /// requests. 0 when there were no requests, so that an idle version does
     /// not trip a guardrail; check `requests` for enough evidence.
     pub fn error_rate(&self) -> f64 {
-        if self.requests == 0 {
-            return 0.0;
-        }
-        let errors = self
-            .status_5xx
-            .saturating_add(self.connect_failures)
-            .saturating_add(self.timeouts)
-            .saturating_add(self.upstream_errors);
-        errors as f64 / self.requests as f64
+        self.counts.error_rate()
     }
 
     /// Requests per second over `window_ms`; 0 for an empty window.
@@ -72,7 +50,7 @@ impl WindowSnapshot {
         if self.window_ms == 0 {
             return 0.0;
         }
-        self.requests as f64 * 1000.0 / self.window_ms as f64
+        self.counts.requests as f64 * 1000.0 / self.window_ms as f64
     }
 }
 
@@ -111,18 +89,9 @@ impl Merge {
             Some(h) if !h.is_empty() => micros_to_ms(h.value_at_quantile(q).min(self.max_micros)),
             _ => 0.0,
         };
-        let c = &self.counts;
         WindowSnapshot {
             window_ms: u64::try_from(covered.as_millis()).unwrap_or(u64::MAX),
-            requests: c.requests,
-            status_1xx: c.get(Class::Status1xx),
-            status_2xx: c.get(Class::Status2xx),
-            status_3xx: c.get(Class::Status3xx),
-            status_4xx: c.get(Class::Status4xx),
-            status_5xx: c.get(Class::Status5xx),
-            connect_failures: c.get(Class::ConnectFailure),
-            timeouts: c.get(Class::Timeout),
-            upstream_errors: c.get(Class::UpstreamError),
+            counts: Totals::from(self.counts),
             p50_ms: quantile_ms(0.50),
             p90_ms: quantile_ms(0.90),
             p99_ms: quantile_ms(0.99),
@@ -142,11 +111,14 @@ mod tests {
     fn snapshot(requests: u64, errors: [u64; 4], window_ms: u64) -> WindowSnapshot {
         WindowSnapshot {
             window_ms,
-            requests,
-            status_5xx: errors[0],
-            connect_failures: errors[1],
-            timeouts: errors[2],
-            upstream_errors: errors[3],
+            counts: Totals {
+                requests,
+                status_5xx: errors[0],
+                connect_failures: errors[1],
+                timeouts: errors[2],
+                upstream_errors: errors[3],
+                ..Totals::default()
+            },
             ..WindowSnapshot::default()
         }
     }
@@ -160,8 +132,11 @@ mod tests {
     #[test]
     fn error_rate_ignores_client_errors() {
         let s = WindowSnapshot {
-            requests: 10,
-            status_4xx: 10,
+            counts: Totals {
+                requests: 10,
+                status_4xx: 10,
+                ..Totals::default()
+            },
             ..WindowSnapshot::default()
         };
         assert_eq!(s.error_rate(), 0.0);
@@ -196,9 +171,12 @@ mod tests {
     fn snapshot_serialises_with_its_field_names() {
         let s = WindowSnapshot {
             window_ms: 120_000,
-            requests: 7,
-            status_2xx: 6,
-            timeouts: 1,
+            counts: Totals {
+                requests: 7,
+                status_2xx: 6,
+                timeouts: 1,
+                ..Totals::default()
+            },
             p50_ms: 1.5,
             ..WindowSnapshot::default()
         };

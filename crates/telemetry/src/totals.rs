@@ -31,6 +31,24 @@ pub struct Totals {
     pub upstream_errors: u64,
 }
 
+impl Totals {
+    /// The share of requests that failed on the upstream's side: 5xx
+    /// responses, connect failures, timeouts and upstream errors over all
+    /// requests. 0 when there were no requests, so that an idle version does
+    /// not trip a guardrail; check `requests` for enough evidence.
+    pub fn error_rate(&self) -> f64 {
+        if self.requests == 0 {
+            return 0.0;
+        }
+        let errors = self
+            .status_5xx
+            .saturating_add(self.connect_failures)
+            .saturating_add(self.timeouts)
+            .saturating_add(self.upstream_errors);
+        errors as f64 / self.requests as f64
+    }
+}
+
 impl From<Counts> for Totals {
     fn from(c: Counts) -> Totals {
         Totals {
