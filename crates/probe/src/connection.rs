@@ -127,14 +127,9 @@ impl Connector {
                     addr: self.addr_text(),
                     source,
                 })?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "HTTP/1.1 connection ended with an error");
-            }
-        });
         Ok(Http1Conn {
             sender,
-            _task: AbortOnDrop(task),
+            _task: AbortOnDrop(drive(connection, "HTTP/1.1")),
         })
     }
 
@@ -148,11 +143,7 @@ impl Connector {
                     addr: self.addr_text(),
                     source,
                 })?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "HTTP/2 connection ended with an error");
-            }
-        });
+        let task = drive(connection, "HTTP/2");
         Ok(Http2Conn {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             sender,
@@ -284,4 +275,16 @@ impl AsyncWrite for Stream {
             Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
         }
     }
+}
+
+/// Runs a connection's I/O in its own task until it ends.
+fn drive<C>(connection: C, protocol: &'static str) -> tokio::task::JoinHandle<()>
+where
+    C: std::future::Future<Output = Result<(), hyper::Error>> + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, protocol, "Connection ended with an error");
+        }
+    })
 }
