@@ -7,11 +7,21 @@
 //! them.
 #![deny(missing_docs)]
 
+mod app_config;
+mod apps;
 mod client;
 mod daemon_info;
 mod error;
 mod routes;
 
+pub use app_config::{
+    AppConfig, AppName, AppSection, BuildSection, ConfigError, DurationText, HooksSection,
+    RelativePath, StopSignal, UrlPath, WebSection, WorkerSection,
+};
+pub use apps::{
+    AppInfo, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport, DeployRequest, DeploySource,
+    HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, StageTiming,
+};
 pub use baton_telemetry::WindowSnapshot;
 pub use client::{Client, check_service_name};
 pub use daemon_info::{DaemonInfo, ListenerInfo};

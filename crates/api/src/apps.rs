@@ -1,0 +1,251 @@
+//! Wire types for apps: deploys, rollbacks, releases, history, processes.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::AppConfig;
+
+/// Where a deploy's code comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum DeploySource {
+    /// A directory, copied into the release (without `.git`).
+    Dir {
+        /// Absolute path.
+        path: PathBuf,
+    },
+    /// A git repository, cloned at `reference`.
+    Git {
+        /// URL or path of the repository.
+        repo: String,
+        /// Branch, tag or commit.
+        reference: String,
+    },
+}
+
+impl std::fmt::Display for DeploySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DeploySource::Dir { path } => write!(f, "{}", path.display()),
+            DeploySource::Git { repo, reference } => write!(f, "{repo}@{reference}"),
+        }
+    }
+}
+
+/// `baton deploy`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DeployRequest {
+    /// The parsed `baton.toml`.
+    pub config: AppConfig,
+    /// The code to deploy.
+    pub source: DeploySource,
+    /// Who asked (recorded in history).
+    pub user: String,
+}
+
+/// `baton rollback`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RollbackRequest {
+    /// The release to return to; `None` = the one before the current one.
+    #[serde(default)]
+    pub to: Option<String>,
+    /// Who asked.
+    pub user: String,
+}
+
+/// One line of a deploy's progress stream (newline-delimited JSON).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "event")]
+pub enum DeployEvent {
+    /// A stage began.
+    StageStarted {
+        /// The stage (`stage`, `build`, `boot`, `switch`, …).
+        stage: String,
+        /// What it is doing, for humans.
+        detail: String,
+    },
+    /// A stage ended well.
+    StageFinished {
+        /// The stage.
+        stage: String,
+        /// How long it took.
+        duration_ms: u64,
+        /// What it did, for humans.
+        detail: String,
+    },
+    /// A line of output from a build step or hook.
+    Output {
+        /// The stage that printed it.
+        stage: String,
+        /// The line, without its newline.
+        line: String,
+    },
+    /// Something worth knowing that does not stop the deploy.
+    Warning {
+        /// What happened.
+        message: String,
+    },
+    /// The deploy or rollback succeeded; the last event.
+    Succeeded {
+        /// What was done.
+        report: DeployReport,
+    },
+    /// The deploy or rollback failed; the last event. The previous release
+    /// still serves.
+    Failed {
+        /// The stage that failed.
+        stage: String,
+        /// What went wrong and what to do.
+        error: String,
+    },
+}
+
+/// Deploy or rollback.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployKind {
+    /// A new release.
+    Deploy,
+    /// A return to an earlier release.
+    Rollback,
+}
+
+/// What a finished deploy or rollback did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeployReport {
+    /// The app.
+    pub app: String,
+    /// The release now serving.
+    pub release: String,
+    /// The release that served before.
+    pub previous_release: Option<String>,
+    /// Wall time of the whole deploy.
+    pub duration_ms: u64,
+    /// Each stage with its duration, in order.
+    pub stages: Vec<StageTiming>,
+    /// Time from the first process start to the whole new version healthy.
+    pub boot_ms: u64,
+    /// The old version's drain.
+    pub drain_ms: u64,
+    /// Requests still running at the drain deadline (cut).
+    pub requests_cut_at_drain_timeout: u64,
+    /// Upgraded connections closed at the drain deadline.
+    pub upgraded_connections_closed: u64,
+    /// A rollback that reused still-running processes.
+    pub warm: bool,
+    /// Problems that did not fail the deploy (an `after_deploy` hook, say).
+    pub warnings: Vec<String>,
+}
+
+/// One stage's duration.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StageTiming {
+    /// The stage.
+    pub stage: String,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// An app the daemon knows.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppInfo {
+    /// Its name.
+    pub name: String,
+    /// The config of its current release.
+    pub config: AppConfig,
+    /// The release serving now.
+    pub current_release: Option<String>,
+    /// A deploy or rollback running now.
+    pub running_deploy: Option<String>,
+}
+
+/// A release on disk.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReleaseInfo {
+    /// `20261122T021500Z-3f9a2c1`.
+    pub id: String,
+    /// When it was staged.
+    pub created_at_ms: u64,
+    /// Where its code came from.
+    pub source: String,
+    /// The git commit or content hash.
+    pub revision: String,
+    /// Serving now.
+    pub current: bool,
+    /// What `baton rollback` without `--to` returns to.
+    pub rollback_target: bool,
+    /// It has processes running.
+    pub running: bool,
+}
+
+/// Whether a deploy is running or how it ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeployOutcomeKind {
+    /// Still going.
+    Running,
+    /// Done; the release serves.
+    Succeeded,
+    /// Failed; the previous release serves.
+    Failed,
+    /// The daemon stopped during it; the state was repaired on start.
+    Interrupted,
+}
+
+/// One deploy or rollback, as `baton history` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    /// Sequence number.
+    pub id: i64,
+    /// The app.
+    pub app: String,
+    /// Deploy or rollback.
+    pub kind: DeployKind,
+    /// The release deployed (empty if it failed before it had one).
+    pub release: String,
+    /// The release serving before.
+    pub previous_release: Option<String>,
+    /// When it started.
+    pub started_at_ms: u64,
+    /// How long it took; `None` while running.
+    pub duration_ms: Option<u64>,
+    /// Who asked.
+    pub user: String,
+    /// Where the code came from.
+    pub source: String,
+    /// How it ended.
+    pub outcome: DeployOutcomeKind,
+    /// Why it failed.
+    pub reason: Option<String>,
+    /// Stage timings.
+    pub stages: Vec<StageTiming>,
+}
+
+/// One supervised process, as `baton ps` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProcessInfo {
+    /// The app.
+    pub app: String,
+    /// `web` or the worker's name.
+    pub role: String,
+    /// 1-based instance number.
+    pub index: u32,
+    /// The release it runs.
+    pub release: String,
+    /// Its process id (0 while waiting to restart).
+    pub pid: u32,
+    /// The port it listens on (web only).
+    pub port: Option<u16>,
+    /// When its current incarnation started.
+    pub started_at_ms: u64,
+    /// How often it was restarted after a crash.
+    pub restarts: u32,
+    /// Resident memory, bytes.
+    pub rss_bytes: u64,
+    /// `running`, `warm` (previous version, kept for rollback), `stopping`
+    /// or `restarting`.
+    pub state: String,
+    /// Where its output goes.
+    pub log_file: PathBuf,
+}
