@@ -1,0 +1,71 @@
+//! The stages of a deploy and the error a stage fails with.
+
+use std::fmt;
+
+/// One step of a deploy, as the progress stream and history name it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stage {
+    /// Copy or clone the code into a new release directory.
+    Stage,
+    /// Link shared paths and earlier releases' assets.
+    Link,
+    /// Run the build steps.
+    Build,
+    /// The `before_deploy` hook.
+    BeforeDeploy,
+    /// Start the new web processes and wait until they are healthy.
+    Boot,
+    /// The `before_traffic` hook.
+    BeforeTraffic,
+    /// Move traffic to the new version, drain the old one.
+    Switch,
+    /// Point `current` at the new release.
+    Current,
+    /// Restart the workers onto the new release.
+    Workers,
+    /// Keep the old web processes warm, then stop them.
+    Retire,
+    /// The `after_deploy` hook.
+    AfterDeploy,
+    /// Delete releases beyond `keep_releases`.
+    Prune,
+}
+
+impl Stage {
+    /// The stage's name on the wire and in history.
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Stage => "stage",
+            Stage::Link => "link",
+            Stage::Build => "build",
+            Stage::BeforeDeploy => "before_deploy",
+            Stage::Boot => "boot",
+            Stage::BeforeTraffic => "before_traffic",
+            Stage::Switch => "switch",
+            Stage::Current => "current",
+            Stage::Workers => "workers",
+            Stage::Retire => "retire",
+            Stage::AfterDeploy => "after_deploy",
+            Stage::Prune => "prune",
+        }
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why an effect failed: a message for the user that says what happened and
+/// what to do (the effect that failed knows best).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct StepError(pub String);
+
+impl StepError {
+    /// An error with this message.
+    pub fn new(message: impl Into<String>) -> Self {
+        StepError(message.into())
+    }
+}
