@@ -1,17 +1,26 @@
 //! Settings read once from the environment at startup.
 //!
-//! | variable            | default     | meaning                                          |
-//! |---------------------|-------------|--------------------------------------------------|
-//! | `PORT`              | `3000`      | TCP port; `0` picks a free one                   |
-//! | `BIND`              | `127.0.0.1` | address (or host name) to bind                   |
-//! | `VERSION`           | `dev`       | sent as `X-Version` on every response            |
-//! | `BOOT_DELAY_MS`     | `0`         | sleep this long before binding (slow boot)       |
-//! | `HEALTH`            | `ok`        | `fail` makes `/health` answer 503 from the start |
-//! | `SHUTDOWN_GRACE_MS` | `30000`     | longest drain after SIGTERM/SIGINT before exit   |
+//! | variable            | default     | meaning                                                           |
+//! |---------------------|-------------|-------------------------------------------------------------------|
+//! | `PORT`              | `3000`      | TCP port; `0` picks a free one                                    |
+//! | `BIND`              | `127.0.0.1` | address (or host name) to bind                                    |
+//! | `VERSION`           | `dev`       | in the body of `/` and sent as `X-Version` on every response      |
+//! | `BOOT_DELAY_MS`     | `0`         | sleep this long before binding (slow boot)                        |
+//! | `HEALTH`            | `ok`        | `fail` makes `/health` answer 503 from the start                  |
+//! | `FAIL_HEALTH`       | `0`         | `1` (or `true`) does the same as `HEALTH=fail`                    |
+//! | `ERROR_RATE`        | `0`         | share of requests to `/` that answer 500; `0.05` fails every 20th |
+//! | `SLOW_MS`           | `0`         | every request to `/` waits this long before answering             |
+//! | `SHUTDOWN_GRACE_MS` | `30000`     | longest drain after SIGTERM/SIGINT before exit                    |
+//!
+//! The `/knobs/health/*` routes flip health at run time whatever
+//! `HEALTH` and `FAIL_HEALTH` said. `ERROR_RATE` picks its failures by a
+//! per-request count, not at random (see [`crate::error_rate`]).
 
 use std::time::Duration;
 
 use axum::http::HeaderValue;
+
+use crate::error_rate::ErrorRate;
 
 /// Everything the app reads from its environment.
 #[derive(Debug, Clone)]
@@ -24,6 +33,10 @@ pub struct Config {
     pub boot_delay: Duration,
     /// Initial state of the health flag (the `/knobs/health/*` routes flip it).
     pub healthy: bool,
+    /// Which requests to `/` answer 500.
+    pub error_rate: ErrorRate,
+    /// Delay before every answer from `/`.
+    pub slow: Duration,
     pub shutdown_grace: Duration,
 }
 
@@ -62,10 +75,19 @@ impl Config {
         let version = text("VERSION", "dev")?;
         let version_header = HeaderValue::from_str(&version)
             .map_err(|_| format!("VERSION={version:?} cannot be sent as a header value"))?;
-        let healthy = match text("HEALTH", "ok")?.trim() {
+        let health_ok = match text("HEALTH", "ok")?.trim() {
             "ok" => true,
             "fail" => false,
             other => return Err(format!("HEALTH={other:?}: expected \"ok\" or \"fail\"")),
+        };
+        let fail_health = match text("FAIL_HEALTH", "0")?.trim() {
+            "" | "0" | "false" => false,
+            "1" | "true" => true,
+            other => return Err(format!("FAIL_HEALTH={other:?}: expected \"1\" or \"0\"")),
+        };
+        let error_rate = match get("ERROR_RATE")? {
+            None => ErrorRate::default(),
+            Some(raw) => ErrorRate::parse(&raw)?,
         };
 
         Ok(Self {
@@ -74,7 +96,9 @@ impl Config {
             version,
             version_header,
             boot_delay: Duration::from_millis(number("BOOT_DELAY_MS", 0)?),
-            healthy,
+            healthy: health_ok && !fail_health,
+            error_rate,
+            slow: Duration::from_millis(number("SLOW_MS", 0)?),
             shutdown_grace: Duration::from_millis(number("SHUTDOWN_GRACE_MS", 30_000)?),
         })
     }
@@ -101,6 +125,8 @@ mod tests {
         assert_eq!(config.version, "dev");
         assert_eq!(config.boot_delay, Duration::ZERO);
         assert!(config.healthy);
+        assert_eq!(config.error_rate, ErrorRate::default());
+        assert_eq!(config.slow, Duration::ZERO);
         Ok(())
     }
 
@@ -112,6 +138,8 @@ mod tests {
             ("VERSION", "v2"),
             ("BOOT_DELAY_MS", "250"),
             ("HEALTH", "fail"),
+            ("ERROR_RATE", "0.05"),
+            ("SLOW_MS", "40"),
             ("SHUTDOWN_GRACE_MS", "10"),
         ])?;
         assert_eq!(config.bind, "0.0.0.0");
@@ -119,7 +147,20 @@ mod tests {
         assert_eq!(config.version_header, "v2");
         assert_eq!(config.boot_delay, Duration::from_millis(250));
         assert!(!config.healthy);
+        assert_eq!(config.error_rate, ErrorRate::parse("0.05")?);
+        assert_eq!(config.slow, Duration::from_millis(40));
         assert_eq!(config.shutdown_grace, Duration::from_millis(10));
+        Ok(())
+    }
+
+    #[test]
+    fn either_health_variable_starts_unhealthy() -> Result<(), String> {
+        assert!(!config(&[("FAIL_HEALTH", "1")])?.healthy);
+        assert!(!config(&[("FAIL_HEALTH", "true")])?.healthy);
+        assert!(config(&[("FAIL_HEALTH", "0")])?.healthy);
+        assert!(config(&[("FAIL_HEALTH", "")])?.healthy);
+        assert!(!config(&[("HEALTH", "fail"), ("FAIL_HEALTH", "0")])?.healthy);
+        assert!(!config(&[("HEALTH", "ok"), ("FAIL_HEALTH", "1")])?.healthy);
         Ok(())
     }
 
@@ -129,6 +170,10 @@ mod tests {
         assert!(config(&[("PORT", "http")]).is_err());
         assert!(config(&[("BOOT_DELAY_MS", "-1")]).is_err());
         assert!(config(&[("HEALTH", "maybe")]).is_err());
+        assert!(config(&[("FAIL_HEALTH", "yes please")]).is_err());
+        assert!(config(&[("ERROR_RATE", "2")]).is_err());
+        assert!(config(&[("ERROR_RATE", "often")]).is_err());
+        assert!(config(&[("SLOW_MS", "1.5")]).is_err());
         assert!(config(&[("VERSION", "bad\nversion")]).is_err());
     }
 }

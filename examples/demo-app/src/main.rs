@@ -4,7 +4,9 @@
 //! flips). It is what users deploy in the demo and what the end-to-end tests
 //! run behind the proxy.
 //!
-//! Settings come from the environment (see [`config`]); once bound it prints
+//! Settings come from the environment (see [`config`]), including knobs that
+//! make it misbehave on purpose: slow to boot, slow to answer, unhealthy, or
+//! failing a share of its requests. Once bound it prints
 //! exactly one line, `listening on ADDR`, to stdout and logs to stderr only.
 //! SIGTERM or SIGINT drains it gracefully and it exits 0.
 //!
@@ -13,6 +15,7 @@
 mod config;
 mod crash;
 mod drain;
+mod error_rate;
 mod events;
 mod middleware;
 mod routes;

@@ -37,8 +37,21 @@ pub fn router(state: Arc<AppState>) -> Router {
         .with_state(state)
 }
 
-async fn root(State(state): State<Arc<AppState>>) -> String {
-    format!("hello from {}\n", state.version)
+/// Greets with the version, after `SLOW_MS`; `ERROR_RATE` of the answers are 500s.
+async fn root(State(state): State<Arc<AppState>>) -> (StatusCode, String) {
+    // Count on arrival so the failing requests follow arrival order.
+    let fails = state.root_request_fails();
+    if !state.slow.is_zero() {
+        tokio::time::sleep(state.slow).await;
+    }
+    if fails {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("injected error from {}\n", state.version),
+        )
+    } else {
+        (StatusCode::OK, format!("hello from {}\n", state.version))
+    }
 }
 
 async fn health(State(state): State<Arc<AppState>>) -> (StatusCode, &'static str) {

@@ -1,10 +1,13 @@
 //! State shared by every request handler.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::{
+    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    time::Duration,
+};
 
 use axum::http::HeaderValue;
 
-use crate::{config::Config, drain::Drain};
+use crate::{config::Config, drain::Drain, error_rate::ErrorRate};
 
 /// What the handlers share; the router holds it in an `Arc`.
 pub struct AppState {
@@ -13,6 +16,11 @@ pub struct AppState {
     pub version_header: HeaderValue,
     healthy: AtomicBool,
     requests: AtomicU64,
+    /// Requests to `/` so far; `ERROR_RATE` picks its failures by this count.
+    root_requests: AtomicU64,
+    pub error_rate: ErrorRate,
+    /// `SLOW_MS`: delay before every answer from `/`.
+    pub slow: Duration,
     pub drain: Drain,
 }
 
@@ -23,6 +31,9 @@ impl AppState {
             version_header: config.version_header.clone(),
             healthy: AtomicBool::new(config.healthy),
             requests: AtomicU64::new(0),
+            root_requests: AtomicU64::new(0),
+            error_rate: config.error_rate,
+            slow: config.slow,
             drain,
         }
     }
@@ -42,5 +53,11 @@ impl AppState {
 
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts one request to `/` and says whether it should answer 500.
+    pub fn root_request_fails(&self) -> bool {
+        let n = self.root_requests.fetch_add(1, Ordering::Relaxed) + 1;
+        self.error_rate.fails(n)
     }
 }

@@ -410,3 +410,60 @@ fn websocket_echoes_and_closes() -> TestResult {
     assert_eq!(app.wait_exit()?.code(), Some(0));
     Ok(())
 }
+
+#[test]
+fn fail_health_env_starts_unhealthy() -> TestResult {
+    let app = App::start(&[("FAIL_HEALTH", "1")])?;
+    let health = app.get("/health")?;
+    assert_eq!(health.status, 503);
+    assert_eq!(health.text(), "unhealthy");
+    // Everything else still answers.
+    assert_eq!(app.get("/")?.status, 200);
+    assert_eq!(app.request("POST", "/knobs/health/ok", b"")?.status, 200);
+    assert_eq!(app.get("/health")?.status, 200);
+    Ok(())
+}
+
+#[test]
+fn error_rate_fails_an_exact_share_of_root_requests() -> TestResult {
+    let app = App::start(&[("VERSION", "v-err"), ("ERROR_RATE", "0.25")])?;
+    let mut statuses = Vec::new();
+    for _ in 0..8 {
+        let response = app.get("/")?;
+        assert_eq!(response.header("x-version"), Some("v-err"));
+        if response.status == 500 {
+            assert_eq!(response.text(), "injected error from v-err\n");
+        } else {
+            assert_eq!(response.text(), "hello from v-err\n");
+        }
+        statuses.push(response.status);
+    }
+    assert_eq!(statuses, [200, 200, 200, 500, 200, 200, 200, 500]);
+    // Only `/` is affected.
+    for _ in 0..4 {
+        assert_eq!(app.get("/fixed")?.status, 200);
+        assert_eq!(app.get("/health")?.status, 200);
+    }
+    Ok(())
+}
+
+#[test]
+fn slow_ms_delays_every_root_request() -> TestResult {
+    let app = App::start(&[("SLOW_MS", "300")])?;
+    for _ in 0..2 {
+        let started = Instant::now();
+        let root = app.get("/")?;
+        assert_eq!(root.status, 200);
+        assert!(
+            started.elapsed() >= Duration::from_millis(300),
+            "answered after {:?}",
+            started.elapsed()
+        );
+    }
+
+    let started = Instant::now();
+    let slow = app.get("/slow?ms=120")?;
+    assert_eq!(slow.text(), "slept 120 ms\n");
+    assert!(started.elapsed() >= Duration::from_millis(120));
+    Ok(())
+}
