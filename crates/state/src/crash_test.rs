@@ -1,8 +1,9 @@
 //! Crash consistency: a child process (this test binary, re-executed) writes
-//! services in a tight loop and is SIGKILLed at random moments. After every
-//! kill the file must open, every record must come from one single write,
-//! and the whole state must be exactly the result of the writes the child
-//! reported as done, plus at most the one it was in the middle of.
+//! services and process records in a tight loop and is SIGKILLed at random
+//! moments. After every kill the file must open, every record must come
+//! from one single write, and the whole state must be exactly the result of
+//! the writes the child reported as done, plus at most the one it was in
+//! the middle of.
 //!
 //! Every write is a pure function of a generation number `g`, so the parent
 //! can recompute what each write stored and compare records whole.
@@ -19,7 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use rusqlite::Connection;
 
-use crate::{PauseRecord, ServiceOptions, ServiceRecord, Store, VersionRecord};
+use crate::{PauseRecord, ProcessRecord, ServiceOptions, ServiceRecord, Store, VersionRecord};
 
 const DB_ENV: &str = "BATON_STATE_CRASH_CHILD_DB";
 const BASE_ENV: &str = "BATON_STATE_CRASH_CHILD_BASE";
@@ -30,6 +31,7 @@ const CHILD_TEST: &str = "crash_test::writer_child";
 /// newline before running the test, so the first ack shares its line.
 const ACK: &str = "committed-generation ";
 const SERVICES: u64 = 4;
+const PROCESSES: u64 = 3;
 const ROUNDS: u64 = 20;
 /// Generations of round `r` start at `(r + 1) * ROUND_SPAN`, so no two
 /// rounds write the same generation.
@@ -39,14 +41,17 @@ const ROUND_SPAN: u64 = 1 << 32;
 enum Op {
     Put(ServiceRecord),
     Remove(String),
+    PutProcess(ProcessRecord),
+    RemoveProcess(String),
 }
 
 fn op(g: u64) -> Op {
     let name = format!("svc-{}", g % SERVICES);
-    if g % 7 == 3 {
-        Op::Remove(name)
-    } else {
-        Op::Put(record(name, g))
+    match g % 14 {
+        3 | 10 => Op::Remove(name),
+        5 | 12 => Op::PutProcess(process(g)),
+        6 => Op::RemoveProcess(format!("proc-{}", g % PROCESSES)),
+        _ => Op::Put(record(name, g)),
     }
 }
 
@@ -78,22 +83,62 @@ fn record(name: String, g: u64) -> ServiceRecord {
     }
 }
 
+/// A process slot whose every part carries `g`, with optional fields
+/// present or absent depending on the write.
+fn process(g: u64) -> ProcessRecord {
+    let turn = g / PROCESSES;
+    let spawned = !turn.is_multiple_of(3);
+    let web = turn.is_multiple_of(2);
+    ProcessRecord {
+        marker: format!("proc-{}", g % PROCESSES),
+        app: format!("app-{}", turn % 2),
+        release: format!("g{g}"),
+        role: if web { "web" } else { "worker" }.to_owned(),
+        index: u32::try_from(turn % 4).unwrap(),
+        pid: spawned.then(|| u32::try_from(g % 4_000_000).unwrap()),
+        start_time: spawned.then_some(g),
+        port: web.then(|| u16::try_from(8000 + g % 1000).unwrap()),
+        started_at_ms: g,
+        restarts: u32::try_from(turn % 5).unwrap(),
+        state: if spawned { "running" } else { "starting" }.to_owned(),
+        stop_after_ms: (turn % 4 == 3).then_some(g),
+        log_file: format!("/var/log/baton/g{g}.log"),
+    }
+}
+
+/// Everything the workload writes, keyed as the store keys it.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Model {
+    services: BTreeMap<String, ServiceRecord>,
+    processes: BTreeMap<String, ProcessRecord>,
+}
+
 fn apply_to_store(store: &Store, g: u64) {
     match op(g) {
         Op::Put(record) => store.put_service(&record).unwrap(),
         Op::Remove(name) => {
             store.remove_service(&name).unwrap();
         }
+        Op::PutProcess(record) => store.put_process(&record).unwrap(),
+        Op::RemoveProcess(marker) => {
+            store.remove_process(&marker).unwrap();
+        }
     }
 }
 
-fn apply_to_model(model: &mut BTreeMap<String, ServiceRecord>, g: u64) {
+fn apply_to_model(model: &mut Model, g: u64) {
     match op(g) {
         Op::Put(record) => {
-            model.insert(record.name.clone(), record);
+            model.services.insert(record.name.clone(), record);
         }
         Op::Remove(name) => {
-            model.remove(&name);
+            model.services.remove(&name);
+        }
+        Op::PutProcess(record) => {
+            model.processes.insert(record.marker.clone(), record);
+        }
+        Op::RemoveProcess(marker) => {
+            model.processes.remove(&marker);
         }
     }
 }
@@ -156,6 +201,19 @@ fn check_whole(record: &ServiceRecord) {
     );
 }
 
+fn check_whole_process(record: &ProcessRecord) {
+    let g: u64 = record
+        .release
+        .strip_prefix("g")
+        .and_then(|g| g.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected process {record:?}"));
+    assert_eq!(
+        record,
+        &process(g),
+        "process is not the product of one single write"
+    );
+}
+
 fn check_file(db: &Path) {
     let conn = Connection::open(db).unwrap();
     let integrity: String = conn
@@ -190,8 +248,9 @@ fn kill_minus_nine_at_random_moments_leaves_a_whole_state() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("state").join("state.db");
     let exe = std::env::current_exe().unwrap();
-    let mut model: BTreeMap<String, ServiceRecord> = BTreeMap::new();
+    let mut model = Model::default();
     let mut acknowledged = 0;
+    let mut saw_processes = false;
 
     for round in 0..ROUNDS {
         let base = (round + 1) * ROUND_SPAN;
@@ -243,14 +302,25 @@ fn kill_minus_nine_at_random_moments_leaves_a_whole_state() {
         let store = Store::open(&db)
             .unwrap_or_else(|e| panic!("round {round}: reopening after kill -9 failed: {e}"));
         check_file(&db);
-        let loaded: BTreeMap<String, ServiceRecord> = store
-            .services()
-            .unwrap_or_else(|e| panic!("round {round}: loading after kill -9 failed: {e}"))
-            .into_iter()
-            .map(|r| (r.name.clone(), r))
-            .collect();
-        for record in loaded.values() {
+        let loaded = Model {
+            services: store
+                .services()
+                .unwrap_or_else(|e| panic!("round {round}: loading after kill -9 failed: {e}"))
+                .into_iter()
+                .map(|r| (r.name.clone(), r))
+                .collect(),
+            processes: store
+                .processes(None)
+                .unwrap_or_else(|e| panic!("round {round}: loading after kill -9 failed: {e}"))
+                .into_iter()
+                .map(|r| (r.marker.clone(), r))
+                .collect(),
+        };
+        for record in loaded.services.values() {
             check_whole(record);
+        }
+        for record in loaded.processes.values() {
+            check_whole_process(record);
         }
 
         // Acknowledged writes must all be there; the one in flight may be.
@@ -266,10 +336,15 @@ fn kill_minus_nine_at_random_moments_leaves_a_whole_state() {
             "round {round}: state after kill is neither the acknowledged writes \
              (up to {last:?}) nor those plus the next one:\n{loaded:#?}"
         );
+        saw_processes |= !loaded.processes.is_empty();
         model = loaded;
     }
     assert!(
         acknowledged > 0,
         "the writer never completed a write; the kills tested nothing"
+    );
+    assert!(
+        saw_processes,
+        "no process record survived any round; the kills tested only services"
     );
 }

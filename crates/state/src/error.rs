@@ -137,4 +137,60 @@ pub enum StateError {
         /// The name that was asked for.
         name: String,
     },
+
+    /// A stored app, release, deploy or process could not be decoded.
+    #[error(
+        "state database {path}: {record} has an unreadable {field}: {detail}; restore a backup \
+         of the state directory"
+    )]
+    CorruptRecord {
+        /// The database file.
+        path: PathBuf,
+        /// The record, e.g. `release "r1" of app "web"`.
+        record: String,
+        /// The column that is unreadable.
+        field: &'static str,
+        /// Why it could not be decoded.
+        detail: String,
+    },
+
+    /// A number in an app, release, deploy or process is larger than
+    /// SQLite's signed 64-bit integers can hold. These are timestamps the
+    /// daemon computes, so no operator input leads here.
+    #[error(
+        "{record}: {field} = {value} is too large to store (at most {max}); this is a bug in \
+         baton, please report it",
+        max = i64::MAX
+    )]
+    RecordOutOfRange {
+        /// The record being saved, e.g. `process "m-1" of app "web"`.
+        record: String,
+        /// The field holding the value.
+        field: &'static str,
+        /// The value that does not fit.
+        value: u64,
+    },
+
+    /// The operation names an app the store does not have.
+    #[error("no app named {name:?} in state database {path}; deploy it first with `baton deploy`")]
+    UnknownApp {
+        /// The database file.
+        path: PathBuf,
+        /// The name that was asked for.
+        name: String,
+    },
+
+    /// An update names a deploy the history does not have. Ids come from
+    /// [`Store::start_deploy`](crate::Store::start_deploy), so this means the
+    /// history was replaced (by restoring a backup, say) while it ran.
+    #[error(
+        "no deploy with id {id} in state database {path}; was the state directory restored \
+         from a backup while it ran? if not, this is a bug in baton, please report it"
+    )]
+    UnknownDeploy {
+        /// The database file.
+        path: PathBuf,
+        /// The id that was asked for.
+        id: i64,
+    },
 }

@@ -1,4 +1,6 @@
-//! Persistence of the daemon's routing state in `$BATON_STATE_DIR/state.db`.
+//! Persistence of the daemon's state in `$BATON_STATE_DIR/state.db`: routed
+//! services, and deployed apps with their releases, deploy history and
+//! supervised processes.
 //!
 //! An embedded SQLite database in WAL mode. Every change is one transaction,
 //! so a `kill -9` at any instant leaves a file that loads and holds either
@@ -8,11 +10,14 @@
 //!
 //! This crate stores and loads records; it must not do networking, must not
 //! be async (callers on tokio use `spawn_blocking` or call directly: calls
-//! are short), and must not make routing decisions (which version gets a
-//! request, when to pause or promote): it keeps what it is told, verbatim.
+//! are short), and must not make routing or deploy decisions (which version
+//! gets a request, when to pause or promote, which release to roll back to):
+//! it keeps what it is told, verbatim.
 
 #![deny(missing_docs)]
 
+mod app_records;
+mod app_store;
 mod error;
 mod records;
 mod schema;
@@ -21,6 +26,7 @@ mod store;
 #[cfg(all(test, unix))]
 mod crash_test;
 
+pub use app_records::{AppRecord, DeployRecord, ProcessRecord, ReleaseRecord};
 pub use error::StateError;
 pub use records::{Balance, PauseRecord, ServiceOptions, ServiceRecord, VersionRecord};
 pub use schema::SCHEMA_VERSION;

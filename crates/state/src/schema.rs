@@ -14,7 +14,10 @@ use crate::error::StateError;
 
 /// Every migration in order. To change the schema, append one line here
 /// (and its SQL file); never edit or reorder a migration that has shipped.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_routing.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_routing.sql"),
+    include_str!("migrations/0002_apps.sql"),
+];
 
 /// The schema version this build writes: the number of migrations it knows.
 pub const SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
@@ -99,7 +102,21 @@ mod tests {
         let version = migrate(&mut conn, Path::new(":memory:")).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         assert_eq!(user_version(&conn).unwrap(), i64::from(SCHEMA_VERSION));
-        assert_eq!(tables(&conn), ["pauses", "services", "targets", "versions"]);
+        assert_eq!(
+            tables(&conn),
+            [
+                "apps",
+                "deploys",
+                "pauses",
+                "processes",
+                "releases",
+                "services",
+                // SQLite's own, for the AUTOINCREMENT of deploys.
+                "sqlite_sequence",
+                "targets",
+                "versions",
+            ]
+        );
         // A second run is a no-op, not a "table already exists" error.
         assert_eq!(
             migrate(&mut conn, Path::new(":memory:")).unwrap(),

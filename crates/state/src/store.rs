@@ -20,7 +20,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// Name used in messages for a database that has no file.
 const IN_MEMORY: &str = ":memory:";
 
-/// The routing state of the daemon, persisted in `state.db`.
+/// The state of the daemon, persisted in `state.db`.
 ///
 /// Every method is one SQLite transaction: it either happens completely or
 /// not at all, whatever kills the process. Calls are synchronous and quick
@@ -35,7 +35,7 @@ pub struct Store {
 
 /// Internal failure: SQLite errors get their context (file, action) added
 /// once, at the public method, instead of at every statement.
-enum Fail {
+pub(crate) enum Fail {
     Sql(rusqlite::Error),
     State(StateError),
 }
@@ -154,6 +154,45 @@ impl Store {
         let mut conn = self.lock();
         let result = write_pause(&mut conn, &self.path, name, pause);
         self.finish(result, || format!("saving the pause of service {name:?}"))
+    }
+
+    /// Runs `body` in one read transaction, so that all it reads is one
+    /// snapshot even if another process writes meanwhile. `action` names
+    /// what is being read, for the error message.
+    pub(crate) fn read<T>(
+        &self,
+        action: impl FnOnce() -> String,
+        body: impl FnOnce(&Transaction<'_>) -> Result<T, Fail>,
+    ) -> Result<T, StateError> {
+        let mut conn = self.lock();
+        let result = conn.transaction().map_err(Fail::from).and_then(|tx| {
+            let value = body(&tx)?;
+            tx.finish()?;
+            Ok(value)
+        });
+        self.finish(result, action)
+    }
+
+    /// Runs `body` in one write transaction, committed only if `body`
+    /// succeeds: on any error nothing it did remains. `action` names what
+    /// is being written, for the error message.
+    pub(crate) fn write<T>(
+        &self,
+        action: impl FnOnce() -> String,
+        body: impl FnOnce(&Transaction<'_>) -> Result<T, Fail>,
+    ) -> Result<T, StateError> {
+        let mut conn = self.lock();
+        // IMMEDIATE for the reason given in write_service.
+        let result = conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(Fail::from)
+            .and_then(|tx| {
+                // Returning early drops `tx`, which rolls it back.
+                let value = body(&tx)?;
+                tx.commit()?;
+                Ok(value)
+            });
+        self.finish(result, action)
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
