@@ -11,7 +11,10 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
-use crate::{ApiError, DaemonInfo, DeployOutcome, DeployRoute, ErrorBody, PauseRequest, RouteInfo};
+use crate::{
+    ApiError, AppInfo, DaemonInfo, DeployEvent, DeployOutcome, DeployRequest, DeployRoute,
+    ErrorBody, HistoryEntry, PauseRequest, ProcessInfo, ReleaseInfo, RollbackRequest, RouteInfo,
+};
 
 /// Talks to a running daemon through its control socket.
 #[derive(Clone, Debug)]
@@ -74,33 +77,115 @@ impl Client {
         self.call(Method::POST, &path, None::<&()>).await
     }
 
+    /// Every app the daemon has deployed.
+    pub async fn apps(&self) -> Result<Vec<AppInfo>, ApiError> {
+        self.call(Method::GET, "/v1/apps", None::<&()>).await
+    }
+
+    /// One app, with the config of its current release.
+    pub async fn app(&self, app: &str) -> Result<AppInfo, ApiError> {
+        let path = format!("/v1/apps/{}", checked_name(app)?);
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Deploys; `on_event` sees each stage as it happens. Returns the last
+    /// event (`Succeeded` or `Failed`).
+    pub async fn deploy(
+        &self,
+        request: &DeployRequest,
+        on_event: impl FnMut(&DeployEvent),
+    ) -> Result<DeployEvent, ApiError> {
+        let path = format!("/v1/apps/{}/deploys", checked_name(request.config.name())?);
+        self.stream(&path, request, on_event).await
+    }
+
+    /// Rolls back; like [`Client::deploy`].
+    pub async fn rollback(
+        &self,
+        app: &str,
+        request: &RollbackRequest,
+        on_event: impl FnMut(&DeployEvent),
+    ) -> Result<DeployEvent, ApiError> {
+        let path = format!("/v1/apps/{}/rollbacks", checked_name(app)?);
+        self.stream(&path, request, on_event).await
+    }
+
+    /// An app's releases on disk.
+    pub async fn releases(&self, app: &str) -> Result<Vec<ReleaseInfo>, ApiError> {
+        let path = format!("/v1/apps/{}/releases", checked_name(app)?);
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// An app's deploys and rollbacks, newest first.
+    pub async fn history(&self, app: &str, limit: usize) -> Result<Vec<HistoryEntry>, ApiError> {
+        let path = format!("/v1/apps/{}/history?limit={limit}", checked_name(app)?);
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Supervised processes, of one app or all.
+    pub async fn processes(&self, app: Option<&str>) -> Result<Vec<ProcessInfo>, ApiError> {
+        let path = match app {
+            Some(app) => format!("/v1/processes?app={}", checked_name(app)?),
+            None => "/v1/processes".to_string(),
+        };
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// Posts `body` and reads newline-delimited events until the stream
+    /// ends; returns the last one.
+    async fn stream<B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+        mut on_event: impl FnMut(&DeployEvent),
+    ) -> Result<DeployEvent, ApiError> {
+        let response = self.request(Method::POST, path, Some(body)).await?;
+        let status = response.status();
+        let mut body = response.into_body();
+        if !status.is_success() {
+            let bytes = body.collect().await?.to_bytes();
+            return Err(rejected(status, &bytes));
+        }
+        let mut pending: Vec<u8> = Vec::new();
+        let mut last = None;
+        while let Some(frame) = body.frame().await {
+            let frame = frame?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(end) = pending.iter().position(|byte| *byte == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                let event: DeployEvent = serde_json::from_slice(&line)?;
+                on_event(&event);
+                last = Some(event);
+            }
+        }
+        last.ok_or(ApiError::StreamEnded)
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
     ) -> Result<T, ApiError> {
-        let (status, bytes) = self.send(method, path, body).await?;
+        let response = self.request(method, path, body).await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
         if status.is_success() {
             Ok(serde_json::from_slice(&bytes)?)
         } else {
-            let message = match serde_json::from_slice::<ErrorBody>(&bytes) {
-                Ok(body) => body.error,
-                Err(_) => String::from_utf8_lossy(&bytes).trim().to_string(),
-            };
-            Err(ApiError::Rejected {
-                status: status.as_u16(),
-                message,
-            })
+            Err(rejected(status, &bytes))
         }
     }
 
-    async fn send<B: Serialize>(
+    async fn request<B: Serialize>(
         &self,
         method: Method,
         path: &str,
         body: Option<&B>,
-    ) -> Result<(StatusCode, Bytes), ApiError> {
+    ) -> Result<http::Response<hyper::body::Incoming>, ApiError> {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
@@ -122,10 +207,18 @@ impl Client {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(payload))
             .map_err(|error| ApiError::InvalidRequest(error.to_string()))?;
-        let response = sender.send_request(request).await?;
-        let status = response.status();
-        let bytes = response.into_body().collect().await?.to_bytes();
-        Ok((status, bytes))
+        Ok(sender.send_request(request).await?)
+    }
+}
+
+fn rejected(status: StatusCode, bytes: &[u8]) -> ApiError {
+    let message = match serde_json::from_slice::<ErrorBody>(bytes) {
+        Ok(body) => body.error,
+        Err(_) => String::from_utf8_lossy(bytes).trim().to_string(),
+    };
+    ApiError::Rejected {
+        status: status.as_u16(),
+        message,
     }
 }
 

@@ -39,6 +39,12 @@ pub enum ApiError {
         "the baton daemon sent an answer this client cannot read ({0}); are the CLI and daemon the same version?"
     )]
     Decode(#[from] serde_json::Error),
+    /// The daemon ended a progress stream before its last event.
+    #[error(
+        "the baton daemon ended the progress stream early (did it stop?); \
+         `baton history` shows how the run ended"
+    )]
+    StreamEnded,
     /// A request could not be built (a bad service name, say).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{daemon_command, probe_command, route_command};
+use crate::{app_command, daemon_command, probe_command, route_command};
 
 /// baton: one binary that deploys web applications with zero failed requests.
 #[derive(Debug, Parser)]
@@ -28,6 +28,18 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon: the front-door proxy and the control API (foreground)
     Daemon(daemon_command::DaemonArgs),
+    /// Deploy an app from its baton.toml: stage, build, boot, switch, drain
+    Deploy(app_command::DeployArgs),
+    /// Return to an earlier release (the previous one by default)
+    Rollback(app_command::RollbackArgs),
+    /// List an app's releases on disk
+    Releases(app_command::ListArgs),
+    /// Show an app's deploys and rollbacks
+    History(app_command::HistoryArgs),
+    /// Show supervised processes
+    Ps(app_command::ListArgs),
+    /// Show (and follow) an app's process output
+    Logs(app_command::LogsArgs),
     /// Drive the proxy by hand: put targets behind a service, pause, remove
     #[command(subcommand)]
     Route(route_command::RouteCommand),
@@ -51,12 +63,29 @@ impl Cli {
         match self.command {
             Command::Daemon(args) => daemon_command::run(args, state_dir).await,
             Command::Route(command) => {
-                let socket = self.socket.unwrap_or_else(|| state_dir.join("baton.sock"));
-                route_command::run(command, baton_api::Client::new(socket)).await
+                route_command::run(command, client(self.socket, &state_dir)).await
             }
+            Command::Deploy(args) => {
+                app_command::deploy(args, client(self.socket, &state_dir)).await
+            }
+            Command::Rollback(args) => {
+                app_command::rollback(args, client(self.socket, &state_dir)).await
+            }
+            Command::Releases(args) => {
+                app_command::releases(args, client(self.socket, &state_dir)).await
+            }
+            Command::History(args) => {
+                app_command::history(args, client(self.socket, &state_dir)).await
+            }
+            Command::Ps(args) => app_command::ps(args, client(self.socket, &state_dir)).await,
+            Command::Logs(args) => app_command::logs(args, client(self.socket, &state_dir)).await,
             Command::Probe(args) => probe_command::run(args).await,
         }
     }
+}
+
+fn client(socket: Option<PathBuf>, state_dir: &std::path::Path) -> baton_api::Client {
+    baton_api::Client::new(socket.unwrap_or_else(|| state_dir.join("baton.sock")))
 }
 
 #[cfg(test)]

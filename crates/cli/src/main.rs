@@ -1,6 +1,7 @@
 //! The `baton` command: deploys web apps and their workers with zero failed
 //! requests. Run with `cargo run -p baton -- --help`.
 
+mod app_command;
 mod cli;
 mod daemon_command;
 mod duration_arg;

@@ -2,19 +2,27 @@
 
 use std::sync::Arc;
 
+use axum::body::Body;
+use axum::extract::Query;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
-use baton_api::{DaemonInfo, DeployRoute, ErrorBody, PauseRequest};
+use baton_api::{
+    DaemonInfo, DeployEvent, DeployRequest, DeployRoute, ErrorBody, PauseRequest, RollbackRequest,
+};
+use tokio::sync::mpsc;
 
+use crate::app_manager::{AppError, AppManager};
 use crate::route_manager::{RouteError, RouteManager};
 
 /// What the handlers share.
 pub struct ControlState {
     /// Route changes.
     pub routes: Arc<RouteManager>,
+    /// Apps: deploys, rollbacks, releases, processes.
+    pub apps: Arc<AppManager>,
     /// The daemon's identity, listeners filled in.
     pub info: DaemonInfo,
     /// When the daemon started.
@@ -32,6 +40,13 @@ pub fn router(state: Arc<ControlState>) -> Router {
         )
         .route("/v1/routes/{service}/pause", post(pause_route))
         .route("/v1/routes/{service}/resume", post(resume_route))
+        .route("/v1/apps", get(list_apps))
+        .route("/v1/apps/{app}", get(show_app))
+        .route("/v1/apps/{app}/deploys", post(deploy_app))
+        .route("/v1/apps/{app}/rollbacks", post(rollback_app))
+        .route("/v1/apps/{app}/releases", get(list_releases))
+        .route("/v1/apps/{app}/history", get(list_history))
+        .route("/v1/processes", get(list_processes))
         .with_state(state)
 }
 
@@ -93,7 +108,9 @@ fn answer<T: serde::Serialize>(result: Result<T, RouteError>) -> Response {
                 RouteError::Invalid(_) => StatusCode::BAD_REQUEST,
                 RouteError::NotFound(_) => StatusCode::NOT_FOUND,
                 RouteError::Busy(_) | RouteError::Conflict(_) => StatusCode::CONFLICT,
-                RouteError::Unhealthy { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+                RouteError::Unhealthy { .. } | RouteError::Aborted(_) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 RouteError::State(_) | RouteError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             tracing::warn!(%error, "Route change refused");
@@ -118,4 +135,110 @@ fn internal(error: &dyn std::fmt::Display) -> Response {
         }),
     )
         .into_response()
+}
+
+async fn list_apps(State(state): State<Arc<ControlState>>) -> Response {
+    app_answer(state.apps.apps().await)
+}
+
+async fn show_app(State(state): State<Arc<ControlState>>, Path(app): Path<String>) -> Response {
+    app_answer(state.apps.app(&app).await)
+}
+
+async fn deploy_app(
+    State(state): State<Arc<ControlState>>,
+    Path(app): Path<String>,
+    Json(request): Json<DeployRequest>,
+) -> Response {
+    if request.config.name() != app {
+        return app_answer::<()>(Err(AppError::Invalid(format!(
+            "the config names app {:?}, the request {app:?}",
+            request.config.name()
+        ))));
+    }
+    match state.apps.deploy(request).await {
+        Ok(events) => event_stream(events),
+        Err(error) => app_answer::<()>(Err(error)),
+    }
+}
+
+async fn rollback_app(
+    State(state): State<Arc<ControlState>>,
+    Path(app): Path<String>,
+    Json(request): Json<RollbackRequest>,
+) -> Response {
+    match state.apps.rollback(&app, request).await {
+        Ok(events) => event_stream(events),
+        Err(error) => app_answer::<()>(Err(error)),
+    }
+}
+
+async fn list_releases(
+    State(state): State<Arc<ControlState>>,
+    Path(app): Path<String>,
+) -> Response {
+    app_answer(state.apps.releases(&app).await)
+}
+
+/// `?limit=N` of `GET /v1/apps/{app}/history`.
+#[derive(serde::Deserialize)]
+struct HistoryQuery {
+    limit: Option<usize>,
+}
+
+async fn list_history(
+    State(state): State<Arc<ControlState>>,
+    Path(app): Path<String>,
+    Query(query): Query<HistoryQuery>,
+) -> Response {
+    app_answer(state.apps.history(&app, query.limit.unwrap_or(50)).await)
+}
+
+/// `?app=NAME` of `GET /v1/processes`.
+#[derive(serde::Deserialize)]
+struct ProcessQuery {
+    app: Option<String>,
+}
+
+async fn list_processes(
+    State(state): State<Arc<ControlState>>,
+    Query(query): Query<ProcessQuery>,
+) -> Response {
+    Json(state.apps.processes(query.app.as_deref())).into_response()
+}
+
+/// A run's events as newline-delimited JSON, each sent as it happens.
+fn event_stream(events: mpsc::UnboundedReceiver<DeployEvent>) -> Response {
+    let lines = futures_util::stream::unfold(events, |mut events| async move {
+        let event = events.recv().await?;
+        let mut line = serde_json::to_vec(&event).unwrap_or_default();
+        line.push(b'\n');
+        Some((Ok::<_, std::convert::Infallible>(line), events))
+    });
+    Response::builder()
+        .header(http::header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(lines))
+        .unwrap_or_else(|error| internal(&error))
+}
+
+fn app_answer<T: serde::Serialize>(result: Result<T, AppError>) -> Response {
+    match result {
+        Ok(value) => Json(value).into_response(),
+        Err(error) => {
+            let status = match &error {
+                AppError::Invalid(_) => StatusCode::BAD_REQUEST,
+                AppError::NotFound(_) => StatusCode::NOT_FOUND,
+                AppError::Busy(_) => StatusCode::CONFLICT,
+                AppError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            };
+            tracing::warn!(%error, "App command refused");
+            (
+                status,
+                Json(ErrorBody {
+                    error: error.to_string(),
+                }),
+            )
+                .into_response()
+        }
+    }
 }

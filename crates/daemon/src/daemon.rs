@@ -11,12 +11,18 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::app_host::AppHost;
+use crate::app_manager::AppManager;
+use crate::app_restore;
 use crate::config::DaemonConfig;
 use crate::control_api::{self, ControlState};
 use crate::control_socket::OwnerOnlyListener;
 use crate::error::DaemonError;
 use crate::listeners;
+use crate::process_table::ProcessTable;
 use crate::route_manager::RouteManager;
+use baton_supervisor::{LogRotation, RestartPolicy};
+use std::collections::HashMap;
 
 /// Time upgraded connections get to answer their close frame at shutdown.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -58,7 +64,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     ));
     let server = Server::new(forwarder, config.idle_grace);
     let workers = Workers::start(config.workers).map_err(DaemonError::Workers)?;
-    let routes = Arc::new(RouteManager::new(Arc::clone(&router), store));
+    let routes = Arc::new(RouteManager::new(Arc::clone(&router), Arc::clone(&store)));
     match routes.restore().await {
         Ok(0) => {}
         Ok(restored) => tracing::info!(
@@ -67,6 +73,30 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         ),
         Err(error) => tracing::error!(%error, "Restoring routes failed"),
     }
+    let host = Arc::new(AppHost {
+        processes: ProcessTable::new(Arc::clone(&store), RestartPolicy::default()),
+        store,
+        routes: Arc::clone(&routes),
+        logs_dir: state_dir.join("logs"),
+        rotation: LogRotation::default(),
+    });
+    let live: HashMap<String, String> = routes
+        .list()
+        .into_iter()
+        .filter_map(|route| {
+            let label = route.versions.first()?.label.clone();
+            Some((route.service, label))
+        })
+        .collect();
+    let restored = app_restore::restore(&host, &live).await;
+    tracing::info!(
+        interrupted = restored.interrupted,
+        adopted = restored.adopted,
+        restarted = restored.restarted,
+        stopped = restored.stopped,
+        "App processes restored"
+    );
+    let apps = AppManager::new(host);
 
     let mut listener_info = Vec::new();
     for listener in public {
@@ -99,6 +129,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let socket_path = control.path().to_path_buf();
     let api = control_api::router(Arc::new(ControlState {
         routes,
+        apps: Arc::clone(&apps),
         info,
         started: tokio::time::Instant::now(),
     }));
@@ -137,6 +168,8 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     shutdown.cancel();
     let _ = tokio::time::timeout(CLOSE_GRACE, relays_ended(&router)).await;
     api_stop.cancel();
+    // The apps outlive the daemon: the next one adopts them.
+    apps.detach();
     let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
     let _ = std::fs::remove_file(&socket_path);
     tokio::task::spawn_blocking(move || workers.stop())

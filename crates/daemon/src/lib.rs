@@ -1,17 +1,29 @@
 //! The baton daemon: wires the proxy, the route manager, the state store and
-//! the control API together, and owns the process's life (listeners,
-//! systemd readiness, signals, graceful shutdown).
+//! the control API together, owns the process's life (listeners, systemd
+//! readiness, signals, graceful shutdown), and carries out deploys: the
+//! effects the rollout pipeline asks for, on real release directories,
+//! processes and routes.
 //!
 //! It must not hold decisions of its own beyond wiring: routing lives in
-//! `baton-proxy`, persistence in `baton-state`, wire types in `baton-api`.
+//! `baton-proxy`, persistence in `baton-state`, wire types in `baton-api`,
+//! the order of a deploy's stages in `baton-rollout`, release directories in
+//! `baton-release`, process supervision in `baton-supervisor`.
 #![deny(missing_docs)]
 
+mod app_env;
+mod app_host;
+mod app_manager;
+mod app_restore;
+mod app_run;
 mod config;
 mod control_api;
 mod control_socket;
 mod daemon;
+mod deploy_log;
 mod error;
 mod listeners;
+mod process_spec;
+mod process_table;
 mod route_manager;
 
 pub use config::{DaemonConfig, default_state_dir};

@@ -46,6 +46,9 @@ pub enum RouteError {
         /// The health path.
         health_path: String,
     },
+    /// The health wait was cut short.
+    #[error("{0}")]
+    Aborted(String),
     /// The route would collide with another service's.
     #[error(transparent)]
     Conflict(#[from] baton_proxy::RouteConflict),
@@ -55,6 +58,41 @@ pub enum RouteError {
     /// A state call died (a bug); nothing was changed.
     #[error("the state store call failed inside the daemon: {0}; see the daemon's log")]
     Internal(String),
+}
+
+/// A version that passed its health gate and waits to be routed. Dropped
+/// without [`RouteManager::install`], it stops its health checks.
+pub struct StagedRoute {
+    record: ServiceRecord,
+    previous: Option<ServiceRecord>,
+    version: Arc<Version>,
+    healthy_after: Duration,
+    routed: bool,
+}
+
+impl StagedRoute {
+    /// The version's label.
+    pub fn label(&self) -> &str {
+        self.version.label()
+    }
+
+    /// How long the targets took to become healthy.
+    pub fn healthy_after(&self) -> Duration {
+        self.healthy_after
+    }
+
+    fn installed(&mut self) {
+        // The router owns the version now; Drop must not retire it.
+        self.routed = true;
+    }
+}
+
+impl Drop for StagedRoute {
+    fn drop(&mut self) {
+        if !self.routed {
+            self.version.retire();
+        }
+    }
 }
 
 /// Applies route changes to the live router and the state store.
@@ -121,6 +159,20 @@ impl RouteManager {
     ) -> Result<DeployOutcome, RouteError> {
         validate(name, &request)?;
         let _busy = self.claim(name)?;
+        let staged = self.stage(name, request, std::future::pending()).await?;
+        self.swap(staged).await
+    }
+
+    /// First half of a deploy: the new targets, health-gated, not yet
+    /// routed. `abort` ends the wait early with its reason (a new process
+    /// that keeps crashing, say). Dropping the result un-stages it.
+    pub async fn stage(
+        &self,
+        name: &str,
+        request: DeployRoute,
+        abort: impl Future<Output = String>,
+    ) -> Result<StagedRoute, RouteError> {
+        validate(name, &request)?;
         let targets = resolve_targets(&request.targets).await?;
         let previous = {
             let name = name.to_string();
@@ -157,18 +209,32 @@ impl RouteManager {
             }),
             pause: previous.as_ref().and_then(|record| record.pause),
         };
-        let version = new_version(label.clone(), targets, record.options.balance);
+        let version = new_version(label, targets, record.options.balance);
         // A route that collides with another service fails now, not after
         // the health wait.
         self.router
             .check(&service_from(&record, Arc::clone(&version)))?;
-        spawn_health_checks(Arc::clone(&version), health_check(&record.options));
+        let mut staged = StagedRoute {
+            record,
+            previous,
+            version,
+            healthy_after: Duration::ZERO,
+            routed: false,
+        };
+        spawn_health_checks(
+            Arc::clone(&staged.version),
+            health_check(&staged.record.options),
+        );
 
         let started = Instant::now();
         let deploy_timeout = Duration::from_millis(request.deploy_timeout_ms);
-        if !wait_all_healthy(&version, deploy_timeout).await {
-            version.retire();
-            let unhealthy: Vec<&str> = version
+        let healthy = tokio::select! {
+            healthy = wait_all_healthy(&staged.version, deploy_timeout) => healthy,
+            reason = abort => return Err(RouteError::Aborted(reason)),
+        };
+        if !healthy {
+            let unhealthy: Vec<&str> = staged
+                .version
                 .targets()
                 .iter()
                 .filter(|target| !target.is_healthy())
@@ -181,26 +247,34 @@ impl RouteManager {
                 health_path: request.health_path.clone(),
             });
         }
-        let healthy_after = started.elapsed();
-        let mut record = record;
-        if let Some(active) = record.active.as_mut() {
+        staged.healthy_after = started.elapsed();
+        Ok(staged)
+    }
+
+    /// Second half of a deploy: routes the staged version, saves the route,
+    /// drains the version it replaced.
+    pub async fn install(&self, staged: StagedRoute) -> Result<DeployOutcome, RouteError> {
+        let _busy = self.claim(&staged.record.name)?;
+        self.swap(staged).await
+    }
+
+    async fn swap(&self, mut staged: StagedRoute) -> Result<DeployOutcome, RouteError> {
+        let name = staged.record.name.clone();
+        let version = Arc::clone(&staged.version);
+        let label = version.label().to_string();
+        if let Some(active) = staged.record.active.as_mut() {
             active.activated_at_ms = unix_ms();
         }
-        let replaced = match self
+        let record = staged.record.clone();
+        let replaced = self
             .router
-            .install(service_from(&record, Arc::clone(&version)))
-        {
-            Ok(replaced) => replaced,
-            Err(conflict) => {
-                version.retire();
-                return Err(conflict.into());
-            }
-        };
+            .install(service_from(&record, Arc::clone(&version)))?;
+        staged.installed();
         // From the swap on, the old version only finishes what it has: list
         // it as draining now, not after the state write (which may wait on
         // the disk for a while).
         if let Some(old) = &replaced {
-            self.router.track_draining(name, Arc::clone(old));
+            self.router.track_draining(&name, Arc::clone(old));
         }
         let saved = {
             let record = record.clone();
@@ -212,12 +286,12 @@ impl RouteManager {
             }
             // Put the previous route back: a route that is not saved would
             // silently vanish on the next restart.
-            match (&replaced, &previous) {
+            match (&replaced, &staged.previous) {
                 (Some(old), Some(previous)) => {
                     let _ = self.router.install(service_from(previous, Arc::clone(old)));
                 }
                 _ => {
-                    self.router.remove(name);
+                    self.router.remove(&name);
                 }
             }
             version.retire();
@@ -226,16 +300,16 @@ impl RouteManager {
         tracing::info!(service = name, version = label, "Route switched");
         let drain = self
             .drain(
-                name,
+                &name,
                 replaced.clone(),
-                Duration::from_millis(request.drain_timeout_ms),
+                Duration::from_millis(record.options.drain_timeout_ms),
             )
             .await;
         Ok(DeployOutcome {
-            service: name.to_string(),
+            service: name,
             version: label,
             previous_version: replaced.map(|old| old.label().to_string()),
-            healthy_after_ms: millis(healthy_after),
+            healthy_after_ms: millis(staged.healthy_after),
             drain_ms: millis(drain.duration),
             requests_cut_at_drain_timeout: drain.requests_cut,
             upgraded_connections_closed: drain.upgraded_closed,

@@ -81,8 +81,12 @@ pub trait Effects: Send + Sync {
         &self,
         release: Option<&str>,
     ) -> impl Future<Output = Result<Switched, StepError>> + Send;
-    /// Points `current` at `release`.
-    fn switch_current(&self, release: &str) -> impl Future<Output = Result<(), StepError>> + Send;
+    /// Points `current` at `release`; `None` removes it (a first deploy
+    /// undone).
+    fn switch_current(
+        &self,
+        release: Option<&str>,
+    ) -> impl Future<Output = Result<(), StepError>> + Send;
     /// Stops `from`'s workers gracefully and starts `to`'s.
     fn restart_workers(
         &self,

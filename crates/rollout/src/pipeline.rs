@@ -205,7 +205,7 @@ async fn go_live<E: Effects, S: EventSink>(
 
     let after_switch = async {
         run.stage(Stage::Current, release, async {
-            effects.switch_current(release).await?;
+            effects.switch_current(Some(release)).await?;
             Ok(String::new())
         })
         .await?;
@@ -241,10 +241,10 @@ async fn restore<E: Effects, S: EventSink>(
             "restoring traffic to the previous release failed: {error}"
         ));
     }
+    if let Err(error) = effects.switch_current(previous).await {
+        run.warn(format!("restoring `current` failed: {error}"));
+    }
     if let Some(previous) = previous {
-        if let Err(error) = effects.switch_current(previous).await {
-            run.warn(format!("restoring `current` failed: {error}"));
-        }
         if let Err(error) = effects.restart_workers(Some(release), previous).await {
             run.warn(format!("restarting the previous workers failed: {error}"));
         }
@@ -446,8 +446,8 @@ mod tests {
                 ..Switched::default()
             })
         }
-        async fn switch_current(&self, release: &str) -> Result<(), StepError> {
-            self.record(format!("current {release}"))
+        async fn switch_current(&self, release: Option<&str>) -> Result<(), StepError> {
+            self.record(format!("current {}", release.unwrap_or("none")))
         }
         async fn restart_workers(&self, from: Option<&str>, to: &str) -> Result<String, StepError> {
             self.record(format!("workers {}->{to}", from.unwrap_or("none")))?;
@@ -573,6 +573,7 @@ mod tests {
         deploy(&fake, &first, &fake).await.unwrap_err();
         let calls = fake.calls();
         assert!(calls.contains(&"traffic none".to_string()), "{calls:?}");
+        assert!(calls.contains(&"current none".to_string()), "{calls:?}");
         assert!(!calls.iter().any(|call| call.starts_with("retire")));
     }
 

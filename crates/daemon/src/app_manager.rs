@@ -1,0 +1,526 @@
+//! Apps: deploys and rollbacks (one at a time per app, each a pipeline run
+//! in its own task), and what `releases`, `history` and `ps` show.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+use baton_api::{
+    AppConfig, AppInfo, DeployEvent, DeployKind, DeployOutcomeKind, DeployRequest, HistoryEntry,
+    ProcessInfo, ReleaseInfo, RollbackRequest,
+};
+use baton_release::AppRoot;
+use baton_rollout::{DeployPlan, RollbackPlan};
+use baton_state::{AppRecord, DeployRecord};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::app_host::AppHost;
+use crate::app_run::AppRun;
+use crate::deploy_log::DeployLog;
+use crate::process_table::unix_ms;
+
+/// Why an app command was refused; nothing was changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The request is malformed or names something that cannot be used.
+    #[error("{0}")]
+    Invalid(String),
+    /// No such app or release.
+    #[error("{0}")]
+    NotFound(String),
+    /// Another deploy or rollback of the app is running.
+    #[error("{0}")]
+    Busy(String),
+    /// The state store failed.
+    #[error("{0}")]
+    State(String),
+}
+
+/// A deploy or rollback in progress.
+struct Running {
+    id: i64,
+    kind: DeployKind,
+    user: String,
+    started: Instant,
+}
+
+/// Deploys, rollbacks and queries over every app.
+pub struct AppManager {
+    host: Arc<AppHost>,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+/// Releases an app's deploy lock when the run ends, however it ends.
+struct RunGuard {
+    manager: Arc<AppManager>,
+    app: String,
+    record: DeployRecord,
+}
+
+impl Drop for RunGuard {
+    fn drop(&mut self) {
+        lock(&self.manager.running).remove(&self.app);
+    }
+}
+
+impl AppManager {
+    /// A manager over the daemon's parts.
+    pub fn new(host: Arc<AppHost>) -> Arc<Self> {
+        Arc::new(AppManager {
+            host,
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Starts a deploy; its events arrive on the returned channel, the last
+    /// one `Succeeded` or `Failed`.
+    pub async fn deploy(
+        self: &Arc<Self>,
+        request: DeployRequest,
+    ) -> Result<mpsc::UnboundedReceiver<DeployEvent>, AppError> {
+        let config = request.config;
+        let app = config.name().to_string();
+        if !config.app.root.is_absolute() {
+            return Err(AppError::Invalid(format!(
+                "[app] root {:?} must be an absolute path",
+                config.app.root
+            )));
+        }
+        if let baton_api::DeploySource::Dir { path } = &request.source
+            && !path.is_dir()
+        {
+            return Err(AppError::Invalid(format!(
+                "the source {} is not a directory; pass --source DIR or --git REPO --ref REF",
+                path.display()
+            )));
+        }
+        let stored = self.stored_app(&app).await?;
+        let previous = stored
+            .as_ref()
+            .and_then(|record| record.current_release.clone());
+        let source = request.source.to_string();
+        let guard = self
+            .claim(
+                DeployRecord {
+                    kind: "deploy".to_string(),
+                    source: source.clone(),
+                    previous_release: previous.clone(),
+                    ..new_record(&app, &request.user)
+                },
+                DeployKind::Deploy,
+            )
+            .await?;
+        let record = AppRecord {
+            name: app.clone(),
+            config_json: match &stored {
+                Some(stored) => stored.config_json.clone(),
+                None => to_json(&config)?,
+            },
+            current_release: previous.clone(),
+            updated_at_ms: now_ms(),
+        };
+        self.host
+            .on_store(move |store| store.put_app(&record))
+            .await
+            .map_err(AppError::State)?;
+        let plan = DeployPlan {
+            app: app.clone(),
+            source: request.source.clone(),
+            build_steps: config.build.steps.clone(),
+            before_deploy: config.hooks.before_deploy.clone(),
+            before_traffic: config.hooks.before_traffic.clone(),
+            after_deploy: config.hooks.after_deploy.clone(),
+            previous: previous.clone(),
+        };
+        let (sender, events) = mpsc::unbounded_channel();
+        let log = Arc::new(DeployLog::new(&self.deploy_log(&app, guard.id()), sender));
+        let run = AppRun::new(
+            Arc::clone(&self.host),
+            config.clone(),
+            previous,
+            Arc::clone(&log),
+            source,
+        );
+        let manager = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = baton_rollout::deploy(&run, &plan, &*log).await;
+            let release = lock(&run.staged_release)
+                .as_ref()
+                .map(|(id, _)| id.clone())
+                .unwrap_or_default();
+            manager
+                .record_end(
+                    &guard,
+                    &log,
+                    release,
+                    result.map(|_| config).map_err(|e| e.1.0),
+                )
+                .await;
+            drop(guard);
+        });
+        Ok(events)
+    }
+
+    /// Starts a rollback to `request.to`, or to the release that served
+    /// before the current one.
+    pub async fn rollback(
+        self: &Arc<Self>,
+        app: &str,
+        request: RollbackRequest,
+    ) -> Result<mpsc::UnboundedReceiver<DeployEvent>, AppError> {
+        let stored = self.stored_app(app).await?.ok_or_else(|| no_app(app))?;
+        let current = stored.current_release.clone();
+        let target = match &request.to {
+            Some(target) => target.clone(),
+            None => self.rollback_target(app, current.as_deref()).await?.ok_or_else(|| {
+                AppError::Invalid(format!(
+                    "{app} has no earlier release to roll back to; `baton releases --app {app}` lists them"
+                ))
+            })?,
+        };
+        if current.as_deref() == Some(target.as_str()) {
+            return Err(AppError::Invalid(format!(
+                "release {target} is already serving {app}"
+            )));
+        }
+        let config = self.host.release_config(app, &target).await;
+        let complete = match &config {
+            Some(config) => AppRoot::new(&config.app.root).is_complete(&target),
+            None => false,
+        };
+        let Some(config) = config.filter(|_| complete) else {
+            let releases = self.releases(app).await?;
+            let ids: Vec<String> = releases.into_iter().map(|release| release.id).collect();
+            return Err(AppError::NotFound(format!(
+                "{app} has no release {target} on disk; releases: {}",
+                if ids.is_empty() {
+                    "none".to_string()
+                } else {
+                    ids.join(", ")
+                }
+            )));
+        };
+        let guard = self
+            .claim(
+                DeployRecord {
+                    kind: "rollback".to_string(),
+                    release: target.clone(),
+                    previous_release: current.clone(),
+                    source: format!("rollback to {target}"),
+                    ..new_record(app, &request.user)
+                },
+                DeployKind::Rollback,
+            )
+            .await?;
+        let plan = RollbackPlan {
+            app: app.to_string(),
+            target: target.clone(),
+            previous: current.clone(),
+        };
+        let (sender, events) = mpsc::unbounded_channel();
+        let log = Arc::new(DeployLog::new(&self.deploy_log(app, guard.id()), sender));
+        let run = AppRun::new(
+            Arc::clone(&self.host),
+            config.clone(),
+            current,
+            Arc::clone(&log),
+            format!("rollback to {target}"),
+        );
+        let manager = Arc::clone(self);
+        tokio::spawn(async move {
+            let result = baton_rollout::rollback(&run, &plan, &*log).await;
+            manager
+                .record_end(
+                    &guard,
+                    &log,
+                    target,
+                    result.map(|_| config).map_err(|e| e.1.0),
+                )
+                .await;
+            drop(guard);
+        });
+        Ok(events)
+    }
+
+    async fn record_end(
+        &self,
+        guard: &RunGuard,
+        log: &DeployLog,
+        release: String,
+        result: Result<AppConfig, String>,
+    ) {
+        let mut record = guard.record.clone();
+        let stages = serde_json::to_string(&log.stages()).unwrap_or_else(|_| "[]".to_string());
+        let app = guard.app.clone();
+        let now = now_ms();
+        let succeeded = result.is_ok();
+        let config_json = result
+            .as_ref()
+            .ok()
+            .and_then(|config| serde_json::to_string(config).ok());
+        let reason = result.err();
+        let saved = self
+            .host
+            .on_store(move |store| {
+                if !release.is_empty() {
+                    record.release = release.clone();
+                }
+                record.finished_at_ms = Some(now);
+                record.outcome = if succeeded { "succeeded" } else { "failed" }.to_string();
+                record.reason = reason;
+                record.stages_json = stages;
+                store.update_deploy(&record)?;
+                if let Some(config_json) = config_json
+                    && let Some(mut app_record) = store.app(&app)?
+                {
+                    app_record.config_json = config_json;
+                    app_record.current_release = Some(release);
+                    app_record.updated_at_ms = now;
+                    store.put_app(&app_record)?;
+                }
+                Ok(())
+            })
+            .await;
+        if let Err(error) = saved {
+            tracing::error!(%error, "Recording the end of a deploy failed");
+        }
+    }
+
+    async fn claim(
+        self: &Arc<Self>,
+        record: DeployRecord,
+        kind: DeployKind,
+    ) -> Result<RunGuard, AppError> {
+        let app = record.app.clone();
+        {
+            let mut running = lock(&self.running);
+            if let Some(run) = running.get(&app) {
+                return Err(AppError::Busy(format!(
+                    "a {} of {app} is already running (#{} by {}, for {} s); \
+                     wait for it to finish, then try again",
+                    kind_name(run.kind),
+                    run.id,
+                    run.user,
+                    run.started.elapsed().as_secs()
+                )));
+            }
+            // Claimed before the history write so a second request cannot
+            // slip in while the write waits on the disk.
+            running.insert(
+                app.clone(),
+                Running {
+                    id: 0,
+                    kind,
+                    user: record.user.clone(),
+                    started: Instant::now(),
+                },
+            );
+        }
+        let mut guard = RunGuard {
+            manager: Arc::clone(self),
+            app: app.clone(),
+            record: record.clone(),
+        };
+        let id = self
+            .host
+            .on_store(move |store| store.start_deploy(&record))
+            .await
+            .map_err(AppError::State)?;
+        guard.record.id = id;
+        if let Some(run) = lock(&self.running).get_mut(&app) {
+            run.id = id;
+        }
+        Ok(guard)
+    }
+
+    fn deploy_log(&self, app: &str, id: i64) -> PathBuf {
+        self.host
+            .logs_dir
+            .join(app)
+            .join("deploys")
+            .join(format!("{id}.log"))
+    }
+
+    async fn stored_app(&self, app: &str) -> Result<Option<AppRecord>, AppError> {
+        let name = app.to_string();
+        self.host
+            .on_store(move |store| store.app(&name))
+            .await
+            .map_err(AppError::State)
+    }
+
+    /// The release `rollback` returns to: the one that served before the
+    /// current one.
+    async fn rollback_target(
+        &self,
+        app: &str,
+        current: Option<&str>,
+    ) -> Result<Option<String>, AppError> {
+        let history = self.history(app, 100).await?;
+        Ok(history
+            .into_iter()
+            .filter(|entry| entry.outcome == DeployOutcomeKind::Succeeded)
+            .find(|entry| Some(entry.release.as_str()) == current)
+            .and_then(|entry| entry.previous_release))
+    }
+
+    /// Every app.
+    pub async fn apps(&self) -> Result<Vec<AppInfo>, AppError> {
+        let records = self
+            .host
+            .on_store(|store| store.apps())
+            .await
+            .map_err(AppError::State)?;
+        let running = lock(&self.running);
+        Ok(records
+            .into_iter()
+            .filter_map(|record| {
+                let config: AppConfig = serde_json::from_str(&record.config_json).ok()?;
+                Some(AppInfo {
+                    running_deploy: running
+                        .get(&record.name)
+                        .map(|run| format!("{} #{}", kind_name(run.kind), run.id)),
+                    name: record.name,
+                    config,
+                    current_release: record.current_release,
+                })
+            })
+            .collect())
+    }
+
+    /// One app.
+    pub async fn app(&self, app: &str) -> Result<AppInfo, AppError> {
+        self.apps()
+            .await?
+            .into_iter()
+            .find(|info| info.name == app)
+            .ok_or_else(|| no_app(app))
+    }
+
+    /// `baton releases`.
+    pub async fn releases(&self, app: &str) -> Result<Vec<ReleaseInfo>, AppError> {
+        let stored = self.stored_app(app).await?.ok_or_else(|| no_app(app))?;
+        let current = stored.current_release.clone();
+        let rollback_target = self.rollback_target(app, current.as_deref()).await?;
+        let name = app.to_string();
+        let records = self
+            .host
+            .on_store(move |store| store.releases(&name))
+            .await
+            .map_err(AppError::State)?;
+        let running = self.host.processes.releases_running(app);
+        Ok(records
+            .into_iter()
+            .map(|record| ReleaseInfo {
+                current: current.as_deref() == Some(record.id.as_str()),
+                rollback_target: rollback_target.as_deref() == Some(record.id.as_str()),
+                running: running.contains(&record.id),
+                id: record.id,
+                created_at_ms: record.created_at_ms,
+                source: record.source,
+                revision: record.revision,
+            })
+            .collect())
+    }
+
+    /// `baton history`, newest first.
+    pub async fn history(&self, app: &str, limit: usize) -> Result<Vec<HistoryEntry>, AppError> {
+        let name = app.to_string();
+        let records = self
+            .host
+            .on_store(move |store| store.deploys(&name, limit))
+            .await
+            .map_err(AppError::State)?;
+        Ok(records.into_iter().map(history_entry).collect())
+    }
+
+    /// `baton ps`.
+    pub fn processes(&self, app: Option<&str>) -> Vec<ProcessInfo> {
+        self.host.processes.list(app)
+    }
+
+    /// Daemon shutdown: the apps keep running for the next daemon.
+    pub fn detach(&self) {
+        self.host.processes.detach_all();
+    }
+}
+
+impl RunGuard {
+    fn id(&self) -> i64 {
+        self.record.id
+    }
+}
+
+fn new_record(app: &str, user: &str) -> DeployRecord {
+    DeployRecord {
+        id: 0,
+        app: app.to_string(),
+        kind: String::new(),
+        release: String::new(),
+        previous_release: None,
+        started_at_ms: now_ms(),
+        finished_at_ms: None,
+        user: user.to_string(),
+        source: String::new(),
+        outcome: "running".to_string(),
+        reason: None,
+        stages_json: "[]".to_string(),
+    }
+}
+
+fn history_entry(record: DeployRecord) -> HistoryEntry {
+    HistoryEntry {
+        id: record.id,
+        kind: if record.kind == "rollback" {
+            DeployKind::Rollback
+        } else {
+            DeployKind::Deploy
+        },
+        outcome: match record.outcome.as_str() {
+            "succeeded" => DeployOutcomeKind::Succeeded,
+            "failed" => DeployOutcomeKind::Failed,
+            "interrupted" => DeployOutcomeKind::Interrupted,
+            _ => DeployOutcomeKind::Running,
+        },
+        duration_ms: record
+            .finished_at_ms
+            .map(|finished| finished.saturating_sub(record.started_at_ms)),
+        stages: serde_json::from_str(&record.stages_json).unwrap_or_default(),
+        app: record.app,
+        release: record.release,
+        previous_release: record.previous_release,
+        started_at_ms: record.started_at_ms,
+        user: record.user,
+        source: record.source,
+        reason: record.reason,
+    }
+}
+
+fn kind_name(kind: DeployKind) -> &'static str {
+    match kind {
+        DeployKind::Deploy => "deploy",
+        DeployKind::Rollback => "rollback",
+    }
+}
+
+fn no_app(app: &str) -> AppError {
+    AppError::NotFound(format!(
+        "no app named {app:?} has been deployed; run `baton deploy` with its baton.toml first"
+    ))
+}
+
+fn to_json(config: &AppConfig) -> Result<String, AppError> {
+    serde_json::to_string(config).map_err(|error| AppError::Invalid(error.to_string()))
+}
+
+fn now_ms() -> u64 {
+    unix_ms(SystemTime::now())
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
