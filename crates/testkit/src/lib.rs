@@ -8,12 +8,14 @@
 #![deny(missing_docs)]
 
 mod app;
+mod app_source;
 mod binaries;
 mod daemon;
 mod process_group;
 mod wait;
 
 pub use app::{App, AppBuilder};
+pub use app_source::{AppSource, AppSourceBuilder};
 pub use binaries::binary;
 pub use daemon::{CommandOutput, Daemon, DaemonBuilder};
 pub use wait::wait_until;
