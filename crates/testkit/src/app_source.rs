@@ -206,3 +206,29 @@ impl AppSource {
         Ok(())
     }
 }
+
+impl Drop for AppSource {
+    /// The daemon leaves app processes running when it stops (the next
+    /// daemon adopts them); a test must not. Every process whose working
+    /// directory is inside this app's root is one of its releases': kill
+    /// its process group.
+    fn drop(&mut self) {
+        for pid in processes_under(&self.root) {
+            crate::process_group::kill_group(pid);
+        }
+    }
+}
+
+/// Pids of processes whose working directory is under `root`.
+pub fn processes_under(root: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(root))
+        })
+        .collect()
+}

@@ -15,7 +15,7 @@ mod process_group;
 mod wait;
 
 pub use app::{App, AppBuilder};
-pub use app_source::{AppSource, AppSourceBuilder};
+pub use app_source::{AppSource, AppSourceBuilder, processes_under};
 pub use binaries::binary;
 pub use daemon::{CommandOutput, Daemon, DaemonBuilder};
 pub use wait::wait_until;
