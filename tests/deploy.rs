@@ -1,0 +1,1 @@
+//! End-to-end deploys of the demo app under load.

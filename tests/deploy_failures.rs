@@ -1,0 +1,1 @@
+//! End-to-end deploys that fail, and daemon crashes during deploys.
