@@ -182,7 +182,7 @@ async fn restore_one(
             port: record.port,
             marker: &marker,
         };
-        process_spec::spec(&slot, &host.logs_dir, host.rotation.clone()).ok()
+        process_spec::spec(&slot, &host.logs_dir, host.rotation).ok()
     });
     let Some(spec) = spec else {
         // Nothing to restart it from: it cannot be supervised, so it stops.

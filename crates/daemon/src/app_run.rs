@@ -568,7 +568,7 @@ pub async fn spawn_slot(
         port,
         marker: &marker,
     };
-    let spec = process_spec::spec(&slot, &host.logs_dir, host.rotation.clone())?;
+    let spec = process_spec::spec(&slot, &host.logs_dir, host.rotation)?;
     let record = ProcessRecord {
         marker: marker.clone(),
         app: config.name().to_string(),

@@ -15,6 +15,8 @@ use baton_state::{ProcessRecord, Store};
 use baton_supervisor::{Incarnation, RestartPolicy, Spec, Status, Supervised};
 use tokio::sync::mpsc;
 
+use crate::process_spec::WEB as WEB_ROLE;
+
 /// One supervised process and what the store knows of it.
 #[derive(Clone)]
 pub struct Entry {
@@ -62,7 +64,7 @@ impl ProcessTable {
                 .map_err(|error| error.to_string())?
                 .map_err(|error| error.to_string())?;
         }
-        let handle = Supervised::start(spec, self.policy.clone(), self.on_start(&marker));
+        let handle = Supervised::start(spec, self.policy, self.on_start(&marker));
         let handle = match handle {
             Ok(handle) => handle,
             Err(error) => {
@@ -81,7 +83,7 @@ impl ProcessTable {
             pid,
             start_time,
             record.restarts,
-            self.policy.clone(),
+            self.policy,
             self.on_start(&record.marker),
         )?;
         Some(self.insert(record, handle))
@@ -188,11 +190,21 @@ impl ProcessTable {
 
     /// `baton ps`.
     pub fn list(&self, app: Option<&str>) -> Vec<ProcessInfo> {
-        lock(&self.entries)
+        let mut listed: Vec<ProcessInfo> = lock(&self.entries)
             .values()
             .filter(|entry| app.is_none_or(|app| entry.record.app == app))
-            .map(|entry| process_info(entry))
-            .collect()
+            .map(process_info)
+            .collect();
+        listed.sort_by(|a, b| {
+            (&a.app, &a.release, a.role != WEB_ROLE, &a.role, a.index).cmp(&(
+                &b.app,
+                &b.release,
+                b.role != WEB_ROLE,
+                &b.role,
+                b.index,
+            ))
+        });
+        listed
     }
 
     /// Waits until every queued record write reached the store.

@@ -244,10 +244,10 @@ async fn restore<E: Effects, S: EventSink>(
     if let Err(error) = effects.switch_current(previous).await {
         run.warn(format!("restoring `current` failed: {error}"));
     }
-    if let Some(previous) = previous {
-        if let Err(error) = effects.restart_workers(Some(release), previous).await {
-            run.warn(format!("restarting the previous workers failed: {error}"));
-        }
+    if let Some(previous) = previous
+        && let Err(error) = effects.restart_workers(Some(release), previous).await
+    {
+        run.warn(format!("restarting the previous workers failed: {error}"));
     }
     effects.discard(release, fresh).await;
 }
