@@ -598,12 +598,15 @@ pub fn stop_when_cold(host: &Arc<AppHost>, markers: Vec<String>, keep_warm: Dura
     let host = Arc::clone(host);
     tokio::spawn(async move {
         tokio::time::sleep(keep_warm).await;
+        // A process that served again and was retired again since carries a
+        // later stop time: that retirement's own timer stops it.
+        let due = unix_ms(SystemTime::now()) + 100;
         let cold: Vec<String> = markers
             .into_iter()
             .filter(|marker| {
-                host.processes
-                    .record(marker)
-                    .is_some_and(|record| record.state == "warm")
+                host.processes.record(marker).is_some_and(|record| {
+                    record.state == "warm" && record.stop_after_ms.is_some_and(|until| until <= due)
+                })
             })
             .collect();
         let stops = cold.iter().map(|marker| host.processes.stop(marker));
