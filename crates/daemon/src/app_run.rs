@@ -302,6 +302,11 @@ impl Effects for AppRun {
             }
             running
         } else {
+            // Some of its processes survived, not all: start the version
+            // whole rather than mix instances of two lifetimes.
+            for entry in &running {
+                self.host.processes.stop(&entry.record.marker).await;
+            }
             self.spawn_web(&config, release).await?
         };
         let staged = self.stage_route(&config, release, &web, warm).await?;
