@@ -258,12 +258,7 @@ impl AppConfig {
             }
         }
         for host in &self.app.hosts {
-            let bare = host.strip_prefix("*.").unwrap_or(host);
-            let valid = !bare.is_empty()
-                && bare
-                    .bytes()
-                    .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.');
-            if !valid {
+            if !crate::is_host_name(host) {
                 let offset = text.find(host.as_str()).unwrap_or(0);
                 return Err(located(
                     text,

@@ -227,6 +227,16 @@ fn checked_name(service: &str) -> Result<&str, ApiError> {
     Ok(service)
 }
 
+/// Whether `host` can be routed: a host name (`app.example.com`) or a
+/// wildcard over one (`*.example.com`).
+pub fn is_host_name(host: &str) -> bool {
+    let bare = host.strip_prefix("*.").unwrap_or(host);
+    !bare.is_empty()
+        && bare
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.')
+}
+
 /// Service names travel in URL paths and file names; keep them to a safe
 /// alphabet. The error says what is allowed.
 pub fn check_service_name(service: &str) -> Result<(), String> {

@@ -23,7 +23,7 @@ pub use apps::{
     HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, StageTiming,
 };
 pub use baton_telemetry::WindowSnapshot;
-pub use client::{Client, check_service_name};
+pub use client::{Client, check_service_name, is_host_name};
 pub use daemon_info::{DaemonInfo, ListenerInfo};
 pub use error::{ApiError, ErrorBody};
 pub use routes::{

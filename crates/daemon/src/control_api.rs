@@ -114,13 +114,7 @@ fn answer<T: serde::Serialize>(result: Result<T, RouteError>) -> Response {
                 RouteError::State(_) | RouteError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             tracing::warn!(%error, "Route change refused");
-            (
-                status,
-                Json(ErrorBody {
-                    error: error.to_string(),
-                }),
-            )
-                .into_response()
+            refusal(status, &error)
         }
     }
 }
@@ -232,13 +226,17 @@ fn app_answer<T: serde::Serialize>(result: Result<T, AppError>) -> Response {
                 AppError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
             };
             tracing::warn!(%error, "App command refused");
-            (
-                status,
-                Json(ErrorBody {
-                    error: error.to_string(),
-                }),
-            )
-                .into_response()
+            refusal(status, &error)
         }
     }
+}
+
+fn refusal(status: StatusCode, error: &dyn std::fmt::Display) -> Response {
+    (
+        status,
+        Json(ErrorBody {
+            error: error.to_string(),
+        }),
+    )
+        .into_response()
 }

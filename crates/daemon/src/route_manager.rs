@@ -470,12 +470,7 @@ fn validate(name: &str, request: &DeployRoute) -> Result<(), RouteError> {
         ));
     }
     for host in &request.hosts {
-        let bare = host.strip_prefix("*.").unwrap_or(host);
-        let valid = !bare.is_empty()
-            && bare
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'.');
-        if !valid {
+        if !baton_api::is_host_name(host) {
             return invalid(format!(
                 "--host {host:?} is not a host name (use e.g. app.example.com or *.example.com)"
             ));
