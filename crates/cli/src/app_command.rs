@@ -248,7 +248,8 @@ async fn follow_run((task, mut events): RunTask, json: bool) -> anyhow::Result<E
     })
 }
 
-fn print_event(event: &DeployEvent) {
+/// Prints one deploy or rollback event the way `baton deploy` does.
+pub(crate) fn print_event(event: &DeployEvent) {
     match event {
         DeployEvent::StageStarted { stage, detail } => {
             if detail.is_empty() {
@@ -539,7 +540,8 @@ fn user_name() -> String {
         )
 }
 
-fn format_ms(ms: u64) -> String {
+/// `412 ms` or `1.3 s`.
+pub(crate) fn format_ms(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms} ms")
     } else {

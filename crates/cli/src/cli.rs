@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{app_command, daemon_command, probe_command, route_command};
+use crate::{app_command, daemon_command, demo_command, probe_command, route_command};
 
 /// baton: one binary that deploys web applications with zero failed requests.
 #[derive(Debug, Parser)]
@@ -45,6 +45,8 @@ pub enum Command {
     Route(route_command::RouteCommand),
     /// Load-test a URL and count every failure
     Probe(probe_command::ProbeArgs),
+    /// Show a zero-downtime deploy: a daemon, the demo app, deploys and a rollback under load
+    Demo(demo_command::DemoArgs),
 }
 
 impl Command {
@@ -80,6 +82,7 @@ impl Cli {
             Command::Ps(args) => app_command::ps(args, client(self.socket, &state_dir)).await,
             Command::Logs(args) => app_command::logs(args, client(self.socket, &state_dir)).await,
             Command::Probe(args) => probe_command::run(args).await,
+            Command::Demo(args) => demo_command::run(args).await,
         }
     }
 }

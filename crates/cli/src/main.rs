@@ -4,6 +4,7 @@
 mod app_command;
 mod cli;
 mod daemon_command;
+mod demo_command;
 mod duration_arg;
 mod logging;
 mod probe_command;
