@@ -448,6 +448,18 @@ impl Effects for AppRun {
                 format!("{finishing} old workers finishing their jobs")
             });
         }
+        // A release that served before (a rollback, or the previous release
+        // taking back a failed deploy) ran its workers already: only a new
+        // release's workers are watched for a crash loop.
+        let fresh = lock(&self.staged_release)
+            .as_ref()
+            .is_some_and(|(id, _)| id == to);
+        if !fresh {
+            return Ok(format!(
+                "{} workers started on {to}, {finishing} old workers finishing their jobs",
+                started.len()
+            ));
+        }
         let settled = tokio::time::timeout(WORKER_SETTLE, crash_loop(started.clone())).await;
         if let Ok(reason) = settled {
             let crashed = started
