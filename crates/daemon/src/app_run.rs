@@ -482,6 +482,13 @@ impl Effects for AppRun {
             .host
             .processes
             .select(self.app(), Some(release), Some(WEB));
+        // Only the version just replaced stays warm: older warm versions are
+        // no rollback's default target any more.
+        for entry in self.host.processes.select(self.app(), None, Some(WEB)) {
+            if entry.record.release != release && entry.record.state == "warm" {
+                stop_in_background(&self.host, &entry.record.marker);
+            }
+        }
         let until = SystemTime::now() + keep_warm;
         for entry in &web {
             self.host
