@@ -1,5 +1,6 @@
 //! Fingerprinted assets carried over from older releases.
 
+use std::collections::HashSet;
 use std::fs;
 use std::io;
 use std::os::unix::fs::symlink;
@@ -17,10 +18,14 @@ use crate::{AppRoot, ReleaseError};
 /// the switch.
 ///
 /// `previous` lists release ids newest first; a path found in several of
-/// them is taken from the newest. Files are hard-linked (copied when the
-/// releases are on different file systems), symlinks recreated; nothing the
-/// new release has is overwritten. The new release's `asset_dir` is created
-/// when it has none. Returns how many files were linked.
+/// them is taken from the newest. Only a release's own assets are carried,
+/// the ones it shipped (listed in its `.baton-assets` manifest, written
+/// here before linking), never those it carried itself: an asset stays
+/// reachable while a release that shipped it is among `previous`, and the
+/// asset dirs do not grow without end. Files are hard-linked (copied when
+/// the releases are on different file systems), symlinks recreated; nothing
+/// the new release has is overwritten. The new release's `asset_dir` is
+/// created when it has none. Returns how many files were linked.
 pub fn link_assets(
     root: &AppRoot,
     release_dir: &Path,
@@ -36,6 +41,10 @@ pub fn link_assets(
     };
     let new_assets = release_dir.join(asset_dir);
     fs::create_dir_all(&new_assets).map_err(|e| io_err("creating directory", &new_assets, e))?;
+    let own = own_assets(&new_assets).map_err(|e| io_err("reading", &new_assets, e))?;
+    let manifest = release_dir.join(MANIFEST);
+    let listing: String = own.iter().map(|path| format!("{path}\n")).collect();
+    fs::write(&manifest, listing).map_err(|e| io_err("writing", &manifest, e))?;
 
     let mut linked = 0;
     for id in previous {
@@ -47,6 +56,10 @@ pub fn link_assets(
         if !fs::symlink_metadata(&old_assets).is_ok_and(|m| m.is_dir()) {
             continue;
         }
+        // A release from before manifests existed: all its files count.
+        let shipped: Option<HashSet<String>> = fs::read_to_string(old_release.join(MANIFEST))
+            .ok()
+            .map(|text| text.lines().map(str::to_string).collect());
         let mut walk = WalkDir::new(&old_assets)
             .min_depth(1)
             .follow_links(false)
@@ -82,6 +95,12 @@ pub fn link_assets(
             if existing.is_some() {
                 continue;
             }
+            let carried = shipped
+                .as_ref()
+                .is_some_and(|shipped| !shipped.contains(&rel.to_string_lossy().into_owned()));
+            if carried {
+                continue;
+            }
             if entry.file_type().is_symlink() {
                 let target = fs::read_link(from).map_err(|e| io_err("reading link", from, e))?;
                 symlink(&target, &to).map_err(|e| io_err("creating link", &to, e))?;
@@ -98,6 +117,28 @@ pub fn link_assets(
         tracing::info!(release = %release_dir.display(), linked, "linked assets of older releases");
     }
     Ok(linked)
+}
+
+/// Where a release lists the asset files it shipped itself.
+const MANIFEST: &str = ".baton-assets";
+
+/// Relative paths of the files and links under `assets`, sorted.
+fn own_assets(assets: &Path) -> io::Result<Vec<String>> {
+    let mut own = Vec::new();
+    for entry in WalkDir::new(assets).min_depth(1).follow_links(false) {
+        let entry = entry.map_err(|e| {
+            e.into_io_error()
+                .unwrap_or_else(|| io::Error::other("file system loop"))
+        })?;
+        if entry.file_type().is_dir() {
+            continue;
+        }
+        if let Ok(rel) = entry.path().strip_prefix(assets) {
+            own.push(rel.to_string_lossy().into_owned());
+        }
+    }
+    own.sort();
+    Ok(own)
 }
 
 /// A hard link shares the file without using space; a copy is the fallback
@@ -158,6 +199,27 @@ mod tests {
             .ino();
         let new_inode = fs::metadata(assets.join("app-111.js")).unwrap().ino();
         assert_eq!(old_inode, new_inode, "linked, not copied");
+    }
+
+    #[test]
+    fn only_shipped_assets_are_carried_so_the_dirs_do_not_grow_forever() {
+        let (_tmp, root) = setup();
+        let dir = Path::new("assets");
+        write(&root.release_dir("r1").join("assets/old-1.js"), "r1");
+        fs::create_dir_all(root.release_dir("r1").join("assets")).unwrap();
+        link_assets(&root, &root.release_dir("r1"), dir, &[]).unwrap();
+        write(&root.release_dir("r2").join("assets/new-2.js"), "r2");
+        assert_eq!(
+            link_assets(&root, &root.release_dir("r2"), dir, &["r1".into()]).unwrap(),
+            1,
+            "r2 carries r1's file"
+        );
+        write(&root.release_dir("r3").join("assets/new-3.js"), "r3");
+        let linked = link_assets(&root, &root.release_dir("r3"), dir, &["r2".into()]).unwrap();
+        assert_eq!(linked, 1, "only new-2.js: r2 did not ship old-1.js");
+        assert!(!root.release_dir("r3").join("assets/old-1.js").exists());
+        let manifest = fs::read_to_string(root.release_dir("r3").join(MANIFEST)).unwrap();
+        assert_eq!(manifest, "new-3.js\n");
     }
 
     #[test]
