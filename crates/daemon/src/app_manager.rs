@@ -352,7 +352,8 @@ impl AppManager {
     }
 
     /// The release `rollback` returns to: the one that served before the
-    /// current one.
+    /// current one. A deploy the daemon's stop cut after its switch made
+    /// the current release live too.
     async fn rollback_target(
         &self,
         app: &str,
@@ -361,7 +362,12 @@ impl AppManager {
         let history = self.history(app, 100).await?;
         Ok(history
             .into_iter()
-            .filter(|entry| entry.outcome == DeployOutcomeKind::Succeeded)
+            .filter(|entry| {
+                matches!(
+                    entry.outcome,
+                    DeployOutcomeKind::Succeeded | DeployOutcomeKind::Interrupted
+                )
+            })
             .find(|entry| Some(entry.release.as_str()) == current)
             .and_then(|entry| entry.previous_release))
     }

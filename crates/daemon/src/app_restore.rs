@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use baton_api::AppConfig;
 use baton_release::AppRoot;
-use baton_state::ProcessRecord;
+use baton_state::{DeployRecord, ProcessRecord};
 use nix::sys::signal::Signal;
 
 use crate::app_host::{AppHost, blocking};
@@ -35,7 +35,7 @@ pub struct RestoreReport {
 pub async fn restore(host: &Arc<AppHost>, live: &HashMap<String, String>) -> RestoreReport {
     let mut report = RestoreReport::default();
     let now = unix_ms(SystemTime::now());
-    match host
+    let interrupted = match host
         .on_store(move |store| {
             store.interrupt_running_deploys(
                 "the daemon stopped during this run; the next start repaired the state",
@@ -44,9 +44,13 @@ pub async fn restore(host: &Arc<AppHost>, live: &HashMap<String, String>) -> Res
         })
         .await
     {
-        Ok(interrupted) => report.interrupted = interrupted.len(),
-        Err(error) => tracing::error!(%error, "Cannot mark interrupted deploys"),
-    }
+        Ok(interrupted) => interrupted,
+        Err(error) => {
+            tracing::error!(%error, "Cannot mark interrupted deploys");
+            Vec::new()
+        }
+    };
+    report.interrupted = interrupted.len();
     let apps = match host.on_store(|store| store.apps()).await {
         Ok(apps) => apps,
         Err(error) => {
@@ -85,6 +89,9 @@ pub async fn restore(host: &Arc<AppHost>, live: &HashMap<String, String>) -> Res
             }
         }
         live_releases.insert(app.name.clone(), serving);
+    }
+    for deploy in interrupted {
+        record_went_live(host, deploy, &live_releases).await;
     }
 
     for record in records {
@@ -143,6 +150,45 @@ pub async fn restore(host: &Arc<AppHost>, live: &HashMap<String, String>) -> Res
     }
     host.processes.flush().await;
     report
+}
+
+/// A deploy (or rollback) cut after its traffic switch left its release
+/// serving, but the end of the run, which records the release id and the
+/// app's new config, never came: record them, so history names what serves
+/// and `rollback` can return from it.
+async fn record_went_live(
+    host: &Arc<AppHost>,
+    mut deploy: DeployRecord,
+    live_releases: &HashMap<String, String>,
+) {
+    let Some(serving) = live_releases.get(&deploy.app).cloned() else {
+        return;
+    };
+    let went_live = (deploy.release.is_empty() || deploy.release == serving)
+        && deploy.previous_release.as_ref() != Some(&serving);
+    if !went_live {
+        return;
+    }
+    let config_json = host
+        .release_config(&deploy.app, &serving)
+        .await
+        .and_then(|config| serde_json::to_string(&config).ok());
+    deploy.release = serving;
+    let saved = host
+        .on_store(move |store| {
+            store.update_deploy(&deploy)?;
+            if let Some(config_json) = config_json
+                && let Some(mut app) = store.app(&deploy.app)?
+            {
+                app.config_json = config_json;
+                store.put_app(&app)?;
+            }
+            Ok(())
+        })
+        .await;
+    if let Err(error) = saved {
+        tracing::error!(%error, "Cannot record the release an interrupted deploy made live");
+    }
 }
 
 /// Adopts, or stops, one recorded process; false when it is gone.
