@@ -613,6 +613,75 @@ async fn a_daemon_killed_during_a_boot_comes_back_on_the_old_version_alone() -> 
             "{processes:#?}"
         );
         ensure!(serving(&daemon).await? == "v1");
+        // The release that never served is no rollback target: it goes.
+        wait_until(
+            Duration::from_secs(15),
+            "the unserved release to go",
+            || {
+                let dirs = app.release_dirs();
+                let v1 = v1.clone();
+                async move { dirs == [v1] }
+            },
+        )
+        .await?;
+        let listed = daemon
+            .baton(&["releases", "--app", APP, "--json"])
+            .await?
+            .success()?;
+        ensure!(
+            !listed.stdout.contains("\"current\": false"),
+            "{}",
+            listed.stdout
+        );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
+#[tokio::test]
+async fn a_daemon_killed_during_a_build_step_leaves_no_build_behind() -> anyhow::Result<()> {
+    let app = AppSource::builder(APP, "v1").build()?;
+    let mut daemon = Daemon::start().await?;
+    let v1 = explained(deploy_ok(&daemon, &app).await, &daemon)?;
+    let started = app.root().join("shared").join("build-started");
+    append_config(
+        &app,
+        "[build]\nsteps = [\"touch $BATON_SHARED_DIR/build-started; sleep 60\"]\n",
+    )?;
+    app.set_version("v2")?;
+    let deploying = spawn_baton(&daemon, &deploy_args(&app));
+    let building = wait_until(Duration::from_secs(30), "the build step", || {
+        let started = started.clone();
+        async move { started.exists() }
+    })
+    .await;
+    explain(building, &daemon)?;
+    daemon.kill9().await?;
+    let cut = join(deploying, Duration::from_secs(30), "the cut deploy").await??;
+    ensure!(!cut.status.success(), "a deploy cut by kill -9 succeeded");
+
+    let _state = daemon.keep_state();
+    let state_dir = daemon.state_dir().to_path_buf();
+    drop(daemon);
+    let (daemon, _took) = restart_serving(&state_dir, "v1").await?;
+    let outcome = async {
+        // The build step's shell and its sleep were nobody's children any
+        // more; the new daemon finds them by the run's marker.
+        let settled = wait_until(Duration::from_secs(15), "no build step left", || async {
+            orphans(&daemon, &app).await.is_ok_and(|o| o.is_empty())
+        })
+        .await;
+        if settled.is_err() {
+            anyhow::bail!("left running: {:#?}", orphans(&daemon, &app).await?);
+        }
+        ensure!(
+            app.release_dirs() == [v1.clone()],
+            "{:?}",
+            app.release_dirs()
+        );
+        ensure!(app.current_release().as_deref() == Some(v1.as_str()));
+        ensure!(serving(&daemon).await? == "v1");
         Ok(())
     }
     .await;

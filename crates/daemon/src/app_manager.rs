@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use crate::app_host::AppHost;
 use crate::app_run::AppRun;
 use crate::deploy_log::DeployLog;
+use crate::process_spec;
 use crate::process_table::unix_ms;
 
 /// Why an app command was refused; nothing was changed.
@@ -142,6 +143,7 @@ impl AppManager {
             previous,
             Arc::clone(&log),
             source,
+            process_spec::run_marker(&app, guard.id()),
         );
         let manager = Arc::clone(self);
         tokio::spawn(async move {
@@ -227,6 +229,7 @@ impl AppManager {
             current,
             Arc::clone(&log),
             format!("rollback to {target}"),
+            process_spec::run_marker(app, guard.id()),
         );
         let manager = Arc::clone(self);
         tokio::spawn(async move {

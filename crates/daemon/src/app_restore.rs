@@ -90,8 +90,9 @@ pub async fn restore(host: &Arc<AppHost>, live: &HashMap<String, String>) -> Res
         }
         live_releases.insert(app.name.clone(), serving);
     }
-    for deploy in interrupted {
-        record_went_live(host, deploy, &live_releases).await;
+    for deploy in &interrupted {
+        stop_run_leftovers(&process_spec::run_marker(&deploy.app, deploy.id));
+        record_went_live(host, deploy.clone(), &live_releases).await;
     }
 
     for record in records {
@@ -148,8 +149,92 @@ pub async fn restore(host: &Arc<AppHost>, live: &HashMap<String, String>) -> Res
             }
         }
     }
+    for deploy in &interrupted {
+        forget_unserved_releases(host, deploy, &live_releases).await;
+    }
+    for app in &apps {
+        if let Ok(config) = serde_json::from_str::<AppConfig>(&app.config_json) {
+            let root = AppRoot::new(&config.app.root);
+            let _ = blocking(move || root.remove_incomplete().map_err(|e| e.to_string())).await;
+        }
+    }
     host.processes.flush().await;
     report
+}
+
+/// Build steps and hooks of an interrupted run are nobody's children any
+/// more: find them by the marker they carry and stop their groups.
+fn stop_run_leftovers(marker: &str) {
+    // Each round finds one group; a bound keeps a process that cannot be
+    // killed from holding the start up.
+    for _ in 0..64 {
+        let Some((pid, _)) = baton_supervisor::find_by_marker(marker) else {
+            return;
+        };
+        tracing::info!(
+            pid,
+            marker,
+            "Stopping a build step or hook of an interrupted run"
+        );
+        let _ = baton_supervisor::kill_group(pid, Signal::SIGKILL);
+        if let Ok(raw) = i32::try_from(pid) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(raw), Signal::SIGKILL);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// An interrupted deploy that never went live may have staged a release:
+/// it never served, so it is no release to roll back to. Its record goes
+/// now; its directory once its processes (being stopped) are gone.
+async fn forget_unserved_releases(
+    host: &Arc<AppHost>,
+    deploy: &DeployRecord,
+    live_releases: &HashMap<String, String>,
+) {
+    if deploy.kind != "deploy" {
+        return;
+    }
+    let serving = live_releases.get(&deploy.app).cloned();
+    let app = deploy.app.clone();
+    let releases = host
+        .on_store(move |store| store.releases(&app))
+        .await
+        .unwrap_or_default();
+    for release in releases {
+        let unserved = release.created_at_ms >= deploy.started_at_ms
+            && Some(&release.id) != serving.as_ref()
+            && release.id != deploy.release;
+        if !unserved {
+            continue;
+        }
+        let (app, id) = (release.app.clone(), release.id.clone());
+        let _ = host
+            .on_store(move |store| store.remove_release(&app, &id))
+            .await;
+        let Ok(config) = serde_json::from_str::<AppConfig>(&release.config_json) else {
+            continue;
+        };
+        let host = Arc::clone(host);
+        tokio::spawn(async move {
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(3600);
+            while !host
+                .processes
+                .select(&release.app, Some(&release.id), None)
+                .is_empty()
+                && tokio::time::Instant::now() < deadline
+            {
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            let root = AppRoot::new(&config.app.root);
+            let id = release.id.clone();
+            let removed =
+                blocking(move || root.remove_release(&id).map_err(|e| e.to_string())).await;
+            if let Err(error) = removed {
+                tracing::warn!(release = release.id, %error, "Cannot delete an unserved release");
+            }
+        });
+    }
 }
 
 /// A deploy (or rollback) cut after its traffic switch left its release

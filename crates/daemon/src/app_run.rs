@@ -38,6 +38,9 @@ pub struct AppRun {
     pub log: Arc<DeployLog>,
     /// Where the code came from, for the release's record.
     pub source: String,
+    /// Carried by build steps and hooks, so a restart after a crash finds
+    /// and stops the ones this run left.
+    run_marker: String,
     /// The release this run staged, once it has one.
     pub staged_release: Mutex<Option<(String, String)>>,
     staged_route: tokio::sync::Mutex<Option<StagedRoute>>,
@@ -51,6 +54,7 @@ impl AppRun {
         previous: Option<String>,
         log: Arc<DeployLog>,
         source: String,
+        run_marker: String,
     ) -> Self {
         AppRun {
             host,
@@ -58,6 +62,7 @@ impl AppRun {
             previous,
             log,
             source,
+            run_marker,
             staged_release: Mutex::new(None),
             staged_route: tokio::sync::Mutex::new(None),
         }
@@ -93,7 +98,13 @@ impl AppRun {
         command: &str,
         timeout: Duration,
     ) -> Result<(), StepError> {
-        let env = process_spec::command_env(&self.config, release, self.previous.as_deref(), stage)
+        let env = process_spec::command_env(
+            &self.config,
+            release,
+            self.previous.as_deref(),
+            stage,
+            &self.run_marker,
+        )
             .map_err(StepError::new)?;
         let dir = self.root().release_dir(release);
         let log = Arc::clone(&self.log);

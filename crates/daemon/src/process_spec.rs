@@ -99,12 +99,18 @@ pub fn spec(slot: &Slot<'_>, logs_dir: &Path, rotation: LogRotation) -> Result<S
     })
 }
 
+/// The marker a deploy or rollback's build steps and hooks carry.
+pub fn run_marker(app: &str, deploy_id: i64) -> String {
+    format!("run-{app}-{deploy_id}")
+}
+
 /// The environment of build steps and hooks.
 pub fn command_env(
     config: &AppConfig,
     release: &str,
     previous: Option<&str>,
     stage: &str,
+    run_marker: &str,
 ) -> Result<Vec<(String, String)>, String> {
     let root = AppRoot::new(&config.app.root);
     let dotenv =
@@ -118,6 +124,7 @@ pub fn command_env(
         ("BATON_PREVIOUS_RELEASE", previous.unwrap_or("")),
         ("BATON_SHARED_DIR", shared.as_str()),
         ("BATON_STAGE", stage),
+        (baton_supervisor::MARKER_VAR, run_marker),
     ]);
     Ok(app_env::layered(&[
         &app_env::inherited(),
