@@ -193,9 +193,100 @@ async fn ps_releases_history_and_logs_show_what_a_user_needs() -> anyhow::Result
     explain(outcome, &daemon)
 }
 
+#[tokio::test]
+async fn a_git_repository_deploys_at_the_ref_it_is_given() -> anyhow::Result<()> {
+    let app = AppSource::builder("from-git", "v1").build()?;
+    let daemon = Daemon::start().await?;
+    let outcome = git_refs(&daemon, &app).await;
+    explain(outcome, &daemon)
+}
+
 // ---------------------------------------------------------------------------
 // Scenarios
 // ---------------------------------------------------------------------------
+
+/// The source directory becomes a git repository with a tag `v1` and a
+/// later commit on `main`; each ref deploys its own version, and the
+/// release id carries the commit.
+async fn git_refs(daemon: &Daemon, app: &AppSource) -> anyhow::Result<()> {
+    let repo = app.source_dir();
+    let git = |args: &[&str]| -> anyhow::Result<String> {
+        let output = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.name=t",
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "init.defaultBranch=main",
+            ])
+            .args(args)
+            .current_dir(&repo)
+            .output()?;
+        ensure!(
+            output.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    git(&["init", "-q"])?;
+    git(&["add", "."])?;
+    git(&["commit", "-qm", "v1"])?;
+    git(&["tag", "v1"])?;
+    let v1_commit = git(&["rev-parse", "--short=7", "HEAD"])?;
+    app.set_version("v2")?;
+    git(&["commit", "-qam", "v2"])?;
+    // Uncommitted changes are not part of any ref.
+    app.set_version("dirty")?;
+
+    let config = config_arg(app)?;
+    let repo_arg = path_arg(&repo)?;
+    let deploy_ref = |reference: &'static str| {
+        let (config, repo_arg) = (config.clone(), repo_arg.clone());
+        async move {
+            let output = daemon
+                .baton(&[
+                    "deploy", "--config", &config, "--git", &repo_arg, "--ref", reference, "--json",
+                ])
+                .await?
+                .success()?;
+            run_report(&output)
+        }
+    };
+    let first = deploy_ref("v1").await?;
+    ensure!(
+        first.release.ends_with(&v1_commit),
+        "{} lacks {v1_commit}",
+        first.release
+    );
+    ensure!(get_once(daemon.http_address(), "/").await?.version() == Some("v1"));
+    ensure!(
+        !app.root()
+            .join("releases")
+            .join(&first.release)
+            .join(".git")
+            .exists(),
+        "a release keeps no .git"
+    );
+    deploy_ref("main").await?;
+    ensure!(get_once(daemon.http_address(), "/").await?.version() == Some("v2"));
+    let bad = daemon
+        .baton(&[
+            "deploy",
+            "--config",
+            &config,
+            "--git",
+            &repo_arg,
+            "--ref",
+            "no-such-ref",
+        ])
+        .await?;
+    ensure!(!bad.status.success(), "an unknown ref deployed");
+    ensure!(bad.stderr.contains("no-such-ref"), "{}", bad.stderr);
+    ensure!(get_once(daemon.http_address(), "/").await?.version() == Some("v2"));
+    Ok(())
+}
 
 async fn deploys_and_rollbacks_under_load(daemon: &Daemon, app: &AppSource) -> anyhow::Result<()> {
     deploy(daemon, app).await?;
