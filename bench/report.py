@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
-"""Turns bench/proxy.sh's raw results into BENCHMARKS.md (stdout)."""
+"""Turns bench/proxy.sh's raw results into BENCHMARKS.md (stdout): the whole
+document, with only the proxy section (between its markers) rewritten, so the
+sections other scripts write (bench/deploy.sh's Deploys) are kept."""
 import datetime
+import os
 import platform
 import re
 import subprocess
@@ -59,8 +62,7 @@ for line in open("/proc/cpuinfo"):
 cores = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 
 out = []
-out.append("# Benchmarks\n")
-out.append("Written by `bench/proxy.sh`; every number below comes from one run on one machine, "
+out.append("Written by `bench/proxy.sh`; every number from here to the Deploys section comes from one run on one machine, "
            "so compare the columns of a row, not runs across machines. Loopback only: the load "
            "generator, the proxy and the upstream share the same cores, which caps every proxy.\n")
 out.append(f"- date: {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC")
@@ -121,4 +123,25 @@ if profile:
     out.append(profile)
     out.append("```")
     out.append("")
-print("\n".join(out))
+
+
+def splice(doc, name, body):
+    """`doc` with the section `name` (between its markers) replaced by
+    `body`, or `body` appended as that section when it has none."""
+    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
+    block = f"{begin}\n{body.strip()}\n{end}"
+    start = doc.find(begin)
+    stop = doc.find(end, start + 1) if start >= 0 else -1
+    if start >= 0 and stop >= 0:
+        return doc[:start] + block + doc[stop + len(end):]
+    if "<!-- begin " not in doc:
+        # Nothing marked (an older BENCHMARKS.md was all proxy output): start over.
+        doc = ""
+    if not doc.strip():
+        doc = "# Benchmarks\n"
+    return doc.rstrip("\n") + "\n\n" + block + "\n"
+
+
+path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "BENCHMARKS.md")
+existing = open(path).read() if os.path.exists(path) else ""
+sys.stdout.write(splice(existing, "proxy", "\n".join(out)))
