@@ -270,6 +270,7 @@ impl RouteManager {
             .router
             .install(service_from(&record, Arc::clone(&version)))?;
         staged.installed();
+        tracing::info!(service = name, version = label, "Route switched");
         // From the swap on, the old version only finishes what it has: list
         // it as draining now, not after the state write (which may wait on
         // the disk for a while).
@@ -297,7 +298,6 @@ impl RouteManager {
             version.retire();
             return Err(error);
         }
-        tracing::info!(service = name, version = label, "Route switched");
         let drain = self
             .drain(
                 &name,

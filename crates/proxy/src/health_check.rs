@@ -77,8 +77,10 @@ async fn check_target(version: &Version, index: usize, check: &HealthCheck) {
     let mut streak = Streak::default();
     let mut prober = Prober::default();
     let interval = check.interval.max(Duration::from_millis(10));
+    let mut ever_healthy = false;
     loop {
-        let passed = prober.check(&target, check).await;
+        let verdict = prober.check(&target, check).await;
+        let passed = verdict == Verdict::Passed;
         if let Some(healthy) = streak.observe(passed, target.is_healthy(), check.threshold) {
             if healthy {
                 tracing::info!(
@@ -95,13 +97,34 @@ async fn check_target(version: &Version, index: usize, check: &HealthCheck) {
             }
             version.set_target_health(index, healthy);
         }
+        ever_healthy |= target.is_healthy();
         let pause = if target.is_healthy() {
             interval.max(STEADY_INTERVAL)
+        } else if verdict == Verdict::NotListening && !ever_healthy {
+            // A booting app is not listening yet: ask again soon, so its
+            // first pass comes right after it binds, not up to a whole
+            // interval later.
+            BOOT_RETRY.min(interval)
         } else {
             interval
         };
         tokio::time::sleep(pause).await;
     }
+}
+
+/// How soon a target that refused the connection is asked again while it
+/// boots.
+const BOOT_RETRY: Duration = Duration::from_millis(10);
+
+/// What one check found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Verdict {
+    /// A 2xx answer.
+    Passed,
+    /// Another answer, a broken exchange or a timeout.
+    Failed,
+    /// Nothing listens on the port (yet).
+    NotListening,
 }
 
 /// Checks over one keep-alive connection per target, reopened when it
@@ -112,24 +135,30 @@ struct Prober {
 }
 
 impl Prober {
-    async fn check(&mut self, target: &Target, check: &HealthCheck) -> bool {
+    async fn check(&mut self, target: &Target, check: &HealthCheck) -> Verdict {
         let attempt = self.attempt(target, check);
-        let passed = matches!(
-            tokio::time::timeout(check.timeout, attempt).await,
-            Ok(Some(true))
-        );
-        if !passed {
+        let verdict = match tokio::time::timeout(check.timeout, attempt).await {
+            Ok(Some(verdict)) => verdict,
+            _ => Verdict::Failed,
+        };
+        if verdict != Verdict::Passed {
             // A failed or timed-out exchange leaves the connection unusable.
             self.connection = None;
         }
-        passed
+        verdict
     }
 
-    async fn attempt(&mut self, target: &Target, check: &HealthCheck) -> Option<bool> {
+    async fn attempt(&mut self, target: &Target, check: &HealthCheck) -> Option<Verdict> {
         let mut sender = match self.connection.take() {
             Some(sender) if !sender.is_closed() => sender,
             _ => {
-                let stream = TcpStream::connect(target.socket_address()).await.ok()?;
+                let stream = match TcpStream::connect(target.socket_address()).await {
+                    Ok(stream) => stream,
+                    Err(error) if error.kind() == std::io::ErrorKind::ConnectionRefused => {
+                        return Some(Verdict::NotListening);
+                    }
+                    Err(_) => return None,
+                };
                 let (sender, connection) = http1::handshake(TokioIo::new(stream)).await.ok()?;
                 tokio::spawn(connection);
                 sender
@@ -146,7 +175,11 @@ impl Prober {
         // Read the body so the connection can take the next check.
         response.into_body().collect().await.ok()?;
         self.connection = Some(sender);
-        Some(passed)
+        Some(if passed {
+            Verdict::Passed
+        } else {
+            Verdict::Failed
+        })
     }
 }
 
@@ -164,6 +197,57 @@ mod tests {
         assert_eq!(streak.observe(true, true, 2), None);
         assert_eq!(streak.observe(false, true, 2), None);
         assert_eq!(streak.observe(false, true, 2), Some(false));
+    }
+
+    /// A target that starts listening only after its first check passes as
+    /// soon as it answers, not a whole (here: 30 s) interval later.
+    #[tokio::test]
+    async fn a_booting_target_is_checked_again_soon() {
+        use crate::load_balancer::{Balance, LoadBalancer};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+        let reserved = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let address = reserved.local_addr().unwrap();
+        drop(reserved);
+        let target = Arc::new(Target::new(address.to_string(), address));
+        let version = Arc::new(Version::new(
+            "v1".into(),
+            vec![target],
+            LoadBalancer::new(Balance::RoundRobin),
+        ));
+        spawn(
+            Arc::clone(&version),
+            HealthCheck {
+                path: "/health".into(),
+                interval: Duration::from_secs(30),
+                threshold: 1,
+                timeout: Duration::from_secs(1),
+            },
+        );
+        // The app binds a moment after the first check was refused.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let listener = tokio::net::TcpListener::bind(address).await.unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut buffer = [0u8; 1024];
+                    while let Ok(read) = stream.read(&mut buffer).await {
+                        if read == 0 {
+                            break;
+                        }
+                        let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                        if stream.write_all(answer).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        assert!(
+            version.wait_first_healthy(Duration::from_secs(10)).await,
+            "a refused first check made the target wait out its 30 s interval"
+        );
+        version.retire();
     }
 
     #[test]

@@ -139,10 +139,11 @@ async fn prepare<E: Effects, S: EventSink>(
         })
         .await?;
     }
-    effects
-        .seal(release)
-        .await
-        .map_err(|error| (Stage::Build, error))?;
+    run.stage(Stage::Seal, "", async {
+        effects.seal(release).await?;
+        Ok(String::new())
+    })
+    .await?;
     Ok(())
 }
 

@@ -13,6 +13,8 @@ pub enum Stage {
     Build,
     /// The `before_deploy` hook.
     BeforeDeploy,
+    /// Mark the release complete (its files flushed to disk first).
+    Seal,
     /// Start the new web processes and wait until they are healthy.
     Boot,
     /// The `before_traffic` hook.
@@ -39,6 +41,7 @@ impl Stage {
             Stage::Link => "link",
             Stage::Build => "build",
             Stage::BeforeDeploy => "before_deploy",
+            Stage::Seal => "seal",
             Stage::Boot => "boot",
             Stage::BeforeTraffic => "before_traffic",
             Stage::Switch => "switch",
