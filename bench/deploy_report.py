@@ -37,16 +37,20 @@ ANALYSIS = """### Reading the numbers
   per reload), and a request written onto a connection as it closes fails (reset, or closed before
   the response). A client that retries idempotent requests would hide those; the probe never retries,
   on purpose.
-- baton's own time is almost all health gate. The first check runs right after the spawn, before the
-  app listens, and fails; two passing checks `health_interval` apart follow, so the gate costs about
-  two intervals (≈ 100 ms at 50 ms; ≈ 200 ms at the default 100 ms), plus up to 10 ms of the daemon's
-  poll for "all targets healthy" (which is also most of the healthy → served lag). Everything else (staging, linking, the release's seal, the swap,
-  `current`, pruning, the CLI) adds up to a few tens of milliseconds here.
-- The release's seal (between `link` and `boot`) is a `syncfs` of the app root's file system: it
-  flushes every dirty page of that file system, not only the release's, so on a host busy writing to
-  the same disk it can take far longer than here, and no stage reports it (it only shows in the total).
+- baton's own time is mostly health gate. While the new process does not listen yet, a refused check
+  is repeated after 10 ms (not after a whole `health_interval`), so the first passing check comes
+  within about 10 ms of the app binding; `healthy_after = 2` then needs a second pass one
+  `health_interval` later, so the gate costs about one interval plus up to 10 ms (≈ 60 ms at 50 ms).
+  The deploy wakes on the last target's healthy verdict (no polling), so healthy → served is the
+  route swap plus the first request's trip. Everything else (staging, linking, the seal, the swap, `current`, pruning, the CLI)
+  adds up to a few tens of milliseconds here.
+- The `seal` stage is a `syncfs` of the app root's file system, so a release that looks complete
+  after a crash has its files on disk: it flushes every dirty page of that file system, not only the
+  release's, so on a host busy writing to the same disk it can take far longer than here.
 - A warm rollback starts no process: its gate is one passing check of the processes still running
-  (warm processes need one answer, not `healthy_after`) plus the daemon's 10 ms poll, then the swap.
+  (warm processes need one answer, not `healthy_after`), then the swap.
+  A rollback's workers ran before, so they get no crash-loop watch; a warm rollback of an app with
+  workers returns as fast once its workers have started.
 """
 
 
@@ -407,8 +411,8 @@ out.append("A client-side poller sends `GET /` through baton's proxy over one ke
            "same probe load, kept out of the first table because the poller is one more busy client), and keeps the send and receive times of the first response carrying the new "
            "`X-Version`. \"Healthy\" is the daemon's log line `Target is healthy` for the new release's process "
            "(microsecond timestamps, same clock). The lag is bracketed: the upper bound is the first new response's "
-           "receive time, the lower bound the send time of the last old one. The route swap itself comes after "
-           "the daemon's 10 ms poll for \"all targets healthy\", before the state write and the old version's "
+           "receive time, the lower bound the send time of the last old one. The route swap itself comes as soon "
+           "as the last target's healthy verdict is recorded, before the state write and the old version's "
            "drain (which the `switch` stage's duration includes, so that duration is not the lag).\n")
 out.append("| | idle | under load | goal |")
 out.append("|---|---:|---:|---|")
@@ -440,8 +444,8 @@ def gate_switch(group):
 out.append("### Warm rollback\n")
 out.append(f"N = {deploys} `baton rollback` runs back to back, each returning to the release the previous one "
            "left, idle and inside (a)'s rollback run under load; the last row comes from the idle runs and the "
-           "poller's run under load. The app has no workers, so the `workers` stage has no crash-loop watch to "
-           "wait for (with workers it adds a 2 s watch). "
+           "poller's run under load. The app has no workers (a rollback's workers get no crash-loop watch in "
+           "any case). "
            f"Warm: idle {warm_count(ri)}/{len(ri)}, under load {warm_count(rl)}/{len(rl)}.\n")
 out.append("| | idle | under load | goal |")
 out.append("|---|---:|---:|---|")

@@ -229,7 +229,7 @@ impl RouteManager {
         let started = Instant::now();
         let deploy_timeout = Duration::from_millis(request.deploy_timeout_ms);
         let healthy = tokio::select! {
-            healthy = wait_all_healthy(&staged.version, deploy_timeout) => healthy,
+            healthy = staged.version.wait_all_healthy(deploy_timeout) => healthy,
             reason = abort => return Err(RouteError::Aborted(reason)),
         };
         if !healthy {
@@ -544,17 +544,6 @@ fn service_from(record: &ServiceRecord, version: Arc<Version>) -> Service {
         gate: Arc::new(PauseGate::default()),
         active: version,
     }
-}
-
-async fn wait_all_healthy(version: &Version, timeout: Duration) -> bool {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if version.all_healthy() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    version.all_healthy()
 }
 
 /// `v1`, then `v2`, … after the previous label's number.

@@ -28,6 +28,9 @@ pub struct Version {
     drain_deadline: CancellationToken,
     retired: CancellationToken,
     ever_healthy: watch::Sender<bool>,
+    /// Bumped on every health verdict, so a deploy waiting for all targets
+    /// wakes at once instead of polling.
+    verdicts: watch::Sender<u64>,
 }
 
 /// What draining a version did.
@@ -54,6 +57,7 @@ impl Version {
             drain_deadline: CancellationToken::new(),
             retired: CancellationToken::new(),
             ever_healthy: watch::Sender::new(false),
+            verdicts: watch::Sender::new(0),
         }
     }
 
@@ -125,7 +129,18 @@ impl Version {
                 self.ever_healthy
                     .send_if_modified(|seen| !std::mem::replace(seen, true));
             }
+            self.verdicts
+                .send_modify(|count| *count = count.wrapping_add(1));
         }
+    }
+
+    /// Waits until every target is healthy, up to `limit`; whether they are.
+    pub async fn wait_all_healthy(&self, limit: Duration) -> bool {
+        let mut verdicts = self.verdicts.subscribe();
+        let all = verdicts.wait_for(|_| self.all_healthy());
+        tokio::time::timeout(limit, all)
+            .await
+            .is_ok_and(|result| result.is_ok())
     }
 
     /// Waits until some target has been healthy at least once, up to `limit`.
@@ -194,5 +209,46 @@ impl std::fmt::Debug for Version {
             .field("targets", &self.targets)
             .field("in_flight", &self.in_flight())
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load_balancer::Balance;
+
+    fn version(targets: usize) -> Arc<Version> {
+        let targets = (0..targets)
+            .map(|index| {
+                let address: std::net::SocketAddr = ([127, 0, 0, 1], 1000 + index as u16).into();
+                Arc::new(Target::new(address.to_string(), address))
+            })
+            .collect();
+        Arc::new(Version::new(
+            "v1".into(),
+            targets,
+            LoadBalancer::new(Balance::RoundRobin),
+        ))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_deploy_wakes_when_the_last_target_turns_healthy() {
+        let version = version(2);
+        let checker = Arc::clone(&version);
+        tokio::spawn(async move {
+            checker.set_target_health(0, true);
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            checker.set_target_health(1, true);
+        });
+        let started = tokio::time::Instant::now();
+        assert!(version.wait_all_healthy(Duration::from_secs(5)).await);
+        assert_eq!(started.elapsed(), Duration::from_millis(300));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_target_that_never_turns_healthy_times_out() {
+        let version = version(2);
+        version.set_target_health(0, true);
+        assert!(!version.wait_all_healthy(Duration::from_secs(5)).await);
     }
 }
