@@ -642,29 +642,15 @@ async fn a_daemon_killed_during_a_boot_comes_back_on_the_old_version_alone() -> 
 #[tokio::test]
 async fn a_daemon_killed_during_a_build_step_leaves_no_build_behind() -> anyhow::Result<()> {
     let app = AppSource::builder(APP, "v1").build()?;
-    let mut daemon = Daemon::start().await?;
+    let daemon = Daemon::start().await?;
     let v1 = explained(deploy_ok(&daemon, &app).await, &daemon)?;
-    let started = app.root().join("shared").join("build-started");
-    append_config(
+    let (daemon, _state, _took) = kill9_during(
+        daemon,
         &app,
-        "[build]\nsteps = [\"touch $BATON_SHARED_DIR/build-started; sleep 60\"]\n",
-    )?;
-    app.set_version("v2")?;
-    let deploying = spawn_baton(&daemon, &deploy_args(&app));
-    let building = wait_until(Duration::from_secs(30), "the build step", || {
-        let started = started.clone();
-        async move { started.exists() }
-    })
-    .await;
-    explain(building, &daemon)?;
-    daemon.kill9().await?;
-    let cut = join(deploying, Duration::from_secs(30), "the cut deploy").await??;
-    ensure!(!cut.status.success(), "a deploy cut by kill -9 succeeded");
-
-    let _state = daemon.keep_state();
-    let state_dir = daemon.state_dir().to_path_buf();
-    drop(daemon);
-    let (daemon, _took) = restart_serving(&state_dir, "v1").await?;
+        "[build]\nsteps = [\"touch $BATON_SHARED_DIR/started; sleep 60\"]\n",
+        "v1",
+    )
+    .await?;
     let outcome = async {
         // The build step's shell and its sleep were nobody's children any
         // more; the new daemon finds them by the run's marker.
@@ -692,31 +678,17 @@ async fn a_daemon_killed_during_a_build_step_leaves_no_build_behind() -> anyhow:
 async fn a_daemon_killed_after_the_traffic_switch_comes_back_on_the_new_version()
 -> anyhow::Result<()> {
     let app = AppSource::builder(APP, "v1").build()?;
-    let mut daemon = Daemon::start().await?;
+    let daemon = Daemon::start().await?;
     let v1 = explained(deploy_ok(&daemon, &app).await, &daemon)?;
     // After the switch, the after_deploy hook signals that it runs and then
     // holds the deploy open long enough to kill the daemon inside it.
-    let started = app.root().join("shared").join("after-deploy-started");
-    append_config(
+    let (daemon, _state, took) = kill9_during(
+        daemon,
         &app,
-        "[hooks]\nafter_deploy = \"touch $BATON_SHARED_DIR/after-deploy-started; sleep 4\"\n",
-    )?;
-    app.set_version("v2")?;
-    let deploying = spawn_baton(&daemon, &deploy_args(&app));
-    let in_hook = wait_until(Duration::from_secs(30), "the after_deploy hook", || {
-        let started = started.clone();
-        async move { started.exists() }
-    })
-    .await;
-    explain(in_hook, &daemon)?;
-    daemon.kill9().await?;
-    let cut = join(deploying, Duration::from_secs(30), "the cut deploy").await??;
-    ensure!(!cut.status.success(), "a deploy cut by kill -9 succeeded");
-
-    let _state = daemon.keep_state();
-    let state_dir = daemon.state_dir().to_path_buf();
-    drop(daemon);
-    let (daemon, took) = restart_serving(&state_dir, "v2").await?;
+        "[hooks]\nafter_deploy = \"touch $BATON_SHARED_DIR/started; sleep 4\"\n",
+        "v2",
+    )
+    .await?;
     println!("serving v2 again {took:?} after the restart began");
     let outcome = async {
         let v2 = app.current_release().context("no current release")?;
@@ -848,6 +820,37 @@ async fn a_daemon_killed_while_idle_adopts_its_apps_and_restarts_the_one_that_di
 
 /// Starts a daemon on `state_dir` and waits until it serves `version`;
 /// returns it and how long that took from the start.
+/// Deploys v2 with `toml` appended to its config, whose command touches
+/// `$BATON_SHARED_DIR/started` and then holds the deploy open; kills the
+/// daemon with -9 inside it, then starts a new daemon on the same state and
+/// waits until it serves `serving`. Returns the new daemon, the state it
+/// must keep, and how long it took to serve.
+async fn kill9_during(
+    mut daemon: Daemon,
+    app: &AppSource,
+    toml: &str,
+    serving: &str,
+) -> anyhow::Result<(Daemon, Option<tempfile::TempDir>, Duration)> {
+    let started = app.root().join("shared").join("started");
+    append_config(app, toml)?;
+    app.set_version("v2")?;
+    let deploying = spawn_baton(&daemon, &deploy_args(app));
+    let inside = wait_until(Duration::from_secs(30), "the slow step to start", || {
+        let started = started.clone();
+        async move { started.exists() }
+    })
+    .await;
+    explain(inside, &daemon)?;
+    daemon.kill9().await?;
+    let cut = join(deploying, Duration::from_secs(30), "the cut deploy").await??;
+    ensure!(!cut.status.success(), "a deploy cut by kill -9 succeeded");
+    let state = daemon.keep_state();
+    let state_dir = daemon.state_dir().to_path_buf();
+    drop(daemon);
+    let (daemon, took) = restart_serving(&state_dir, serving).await?;
+    Ok((daemon, state, took))
+}
+
 async fn restart_serving(state_dir: &Path, version: &str) -> anyhow::Result<(Daemon, Duration)> {
     let began = Instant::now();
     let daemon = Daemon::builder().state_dir(state_dir).start().await?;
