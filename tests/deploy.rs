@@ -38,14 +38,13 @@ use baton_api::{
     ReleaseInfo, RouteInfo, VersionRole,
 };
 use baton_testkit::{AppSource, CommandOutput, Daemon, binary, wait_until};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use nix::sys::signal::Signal;
 use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_tungstenite::tungstenite::Message;
 
-use support::{Http1, Reply, SOON, Tally, explain, get_once, join, lock, post, spawn_baton};
+use support::{Http1, Reply, SOON, Tally, echo, explain, get_once, join, lock, post, spawn_baton};
 
 /// Longest a test waits for a deploy, a rollback or processes to settle.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -1494,26 +1493,6 @@ async fn open_websocket(address: SocketAddr) -> anyhow::Result<WebSocket> {
     .await
     .context("the WebSocket handshake timed out")??;
     Ok(socket)
-}
-
-/// Sends `text` and waits for it to come back (a Close instead fails).
-async fn echo(socket: &mut WebSocket, text: &str) -> anyhow::Result<()> {
-    tokio::time::timeout(SOON, socket.send(Message::text(text)))
-        .await
-        .context("sending on the WebSocket timed out")??;
-    let reply = tokio::time::timeout(SOON, async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Text(reply))) => return Ok(reply.to_string()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => bail!("expected the echo of {text:?}, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .with_context(|| format!("no echo of {text:?} within {SOON:?}"))??;
-    ensure!(reply == text, "echo of {text:?} came back as {reply:?}");
-    Ok(())
 }
 
 /// Closes from the client's side and waits for the app's reply.

@@ -24,7 +24,7 @@ use std::time::Duration;
 use anyhow::{Context, bail, ensure};
 use baton_api::{DeployOutcome, VersionRole};
 use baton_testkit::{App, CommandOutput, Daemon, wait_until};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use http::StatusCode;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
@@ -32,9 +32,9 @@ use tokio_tungstenite::tungstenite::handshake::client::Response;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use support::{
-    Http1, Load, REQUEST_DEADLINE, SOON, Tally, deploy, deploy_args, find_route, find_version,
-    get_once, header_text, http2_connect, http2_get, join, spawn_baton, strs, version_in_flight,
-    wait_for,
+    Http1, Load, REQUEST_DEADLINE, SOON, Tally, deploy, deploy_args, echo, find_route,
+    find_version, get_once, header_text, http2_connect, http2_get, join, spawn_baton, strs,
+    version_in_flight, wait_for,
 };
 
 // ---------------------------------------------------------------------------
@@ -405,24 +405,4 @@ async fn open_websocket(url: &str) -> anyhow::Result<(WebSocket, Response)> {
             .await
             .context("WebSocket handshake timed out")??,
     )
-}
-
-/// Sends `text` and waits for it to come back.
-async fn echo(socket: &mut WebSocket, text: &str) -> anyhow::Result<()> {
-    tokio::time::timeout(SOON, socket.send(Message::text(text)))
-        .await
-        .context("sending on the WebSocket timed out")??;
-    let reply = tokio::time::timeout(SOON, async {
-        loop {
-            match socket.next().await {
-                Some(Ok(Message::Text(reply))) => return Ok(reply.to_string()),
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-                other => bail!("expected the echo of {text:?}, got {other:?}"),
-            }
-        }
-    })
-    .await
-    .with_context(|| format!("no echo of {text:?} within {SOON:?}"))??;
-    ensure!(reply == text, "echo of {text:?} came back as {reply:?}");
-    Ok(())
 }

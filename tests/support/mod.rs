@@ -615,3 +615,33 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.path);
     }
 }
+
+/// Sends `text` on a WebSocket and waits, within [`SOON`], for it to come
+/// back (a Close or anything else instead fails).
+pub async fn echo<S>(
+    socket: &mut tokio_tungstenite::WebSocketStream<S>,
+    text: &str,
+) -> anyhow::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    tokio::time::timeout(SOON, socket.send(Message::text(text)))
+        .await
+        .context("sending on the WebSocket timed out")??;
+    let reply = tokio::time::timeout(SOON, async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Text(reply))) => return Ok(reply.to_string()),
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                other => anyhow::bail!("expected the echo of {text:?}, got {other:?}"),
+            }
+        }
+    })
+    .await
+    .with_context(|| format!("no echo of {text:?} within {SOON:?}"))??;
+    ensure!(reply == text, "echo of {text:?} came back as {reply:?}");
+    Ok(())
+}
