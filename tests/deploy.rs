@@ -89,6 +89,58 @@ async fn workers_do_every_job_exactly_once_across_five_deploys() -> anyhow::Resu
     explain(outcome, &daemon)
 }
 
+/// A singleton worker never runs in two versions at once: the old one has
+/// finished (its stop handler ran to the end) before the new one starts.
+/// An ordinary worker's successor starts first, while it finishes its job.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_singleton_worker_never_overlaps_its_successor() -> anyhow::Result<()> {
+    let app = AppSource::builder("cron", "v1")
+        .extra(
+            "[[workers]]\nname = \"tick\"\ncommand = \"./tick tick\"\nsingleton = true\n\n\
+             [[workers]]\nname = \"jobs\"\ncommand = \"./tick jobs\"\n",
+        )
+        .build()?;
+    // Logs its start, and on TERM takes a second to finish before it logs
+    // its stop.
+    app.write_script(
+        "tick",
+        "#!/bin/sh\nV=$(cat VERSION)\nLOG=\"$BATON_SHARED_DIR/$1.log\"\n\
+         echo \"start $V\" >> \"$LOG\"\n\
+         trap 'sleep 1; echo \"stop $V\" >> \"$LOG\"; exit 0' TERM\n\
+         while :; do sleep 0.05; done\n",
+    )?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?;
+        app.set_version("v2")?;
+        deploy(&daemon, &app).await?;
+        let log = |name: &str| app.root().join("shared").join(format!("{name}.log"));
+        wait_until(SETTLE, "the old workers to log their stop", || {
+            let (tick, jobs) = (log("tick"), log("jobs"));
+            async move {
+                let stopped = |path: &Path| {
+                    std::fs::read_to_string(path).is_ok_and(|text| text.contains("stop v1"))
+                };
+                stopped(&tick) && stopped(&jobs)
+            }
+        })
+        .await?;
+        let tick = std::fs::read_to_string(log("tick"))?;
+        ensure!(
+            tick.lines().collect::<Vec<_>>() == ["start v1", "stop v1", "start v2"],
+            "the singleton overlapped its successor:\n{tick}"
+        );
+        let jobs = std::fs::read_to_string(log("jobs"))?;
+        ensure!(
+            jobs.lines().collect::<Vec<_>>() == ["start v1", "start v2", "stop v1"],
+            "an ordinary worker's successor should start while it finishes:\n{jobs}"
+        );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
 /// Inside `keep_warm` a rollback is a pure traffic switch back to the very
 /// processes that served before; `--to` picks a release; an unknown `--to`
 /// fails naming the releases and touches nothing.
