@@ -711,11 +711,14 @@ mod tests {
             "PATH=/usr/bin:/bin".to_owned(),
         ];
         expected.sort();
-        // The shell has exec'd sleep once comm says so.
+        // The shell has exec'd sleep once comm says so; its environment
+        // becomes readable a moment later in the exec (the kernel names the
+        // process before it lays out the new stack).
         eventually("sleep to replace the shell", || {
             fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|comm| comm.trim() == "sleep")
         })
         .await;
+        eventually("sleep's environment", || !environ().is_empty()).await;
         assert_eq!(environ(), expected);
         supervised.stop().await;
     }
