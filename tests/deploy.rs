@@ -141,6 +141,49 @@ async fn a_singleton_worker_never_overlaps_its_successor() -> anyhow::Result<()>
     explain(outcome, &daemon)
 }
 
+/// `baton pause` holds an app's new requests at the front door; `baton
+/// resume` lets them through, answered by the app, not failed.
+#[tokio::test(flavor = "multi_thread")]
+async fn pause_holds_an_apps_requests_and_resume_lets_them_through() -> anyhow::Result<()> {
+    let app = AppSource::builder("held", "v1").build()?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?;
+        daemon
+            .baton(&["pause", "--app", "held", "--max", "60s"])
+            .await?
+            .success()?;
+        let address = daemon.http_address();
+        let request = tokio::spawn(async move { get_once(address, "/").await });
+        wait_until(SOON, "the request to be held by the pause", || async {
+            daemon.client().routes().await.is_ok_and(|routes| {
+                routes
+                    .iter()
+                    .find(|route| route.service == "held")
+                    .and_then(|route| route.paused.as_ref())
+                    .is_some_and(|paused| paused.held >= 1)
+            })
+        })
+        .await?;
+        ensure!(!request.is_finished(), "the paused app answered at once");
+        let resumed = daemon
+            .baton(&["resume", "--app", "held"])
+            .await?
+            .success()?;
+        ensure!(resumed.stdout.contains("resumed"), "{}", resumed.stdout);
+        let reply = join(request, SOON, "the held request").await??;
+        ensure!(
+            reply.status == 200 && reply.version() == Some("v1"),
+            "the held request got {} {:?}",
+            reply.status,
+            reply.version()
+        );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
 /// Inside `keep_warm` a rollback is a pure traffic switch back to the very
 /// processes that served before; `--to` picks a release; an unknown `--to`
 /// fails naming the releases and touches nothing.

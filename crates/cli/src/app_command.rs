@@ -118,6 +118,43 @@ pub struct LogsArgs {
     pub lines: usize,
 }
 
+/// `baton pause`.
+#[derive(Debug, clap::Args)]
+pub struct PauseArgs {
+    #[command(flatten)]
+    pub selector: AppSelector,
+    /// Longest a request is held; then it is answered 503 with Retry-After
+    #[arg(long, default_value = "10s", value_parser = crate::duration_arg::parse_duration)]
+    pub max: Duration,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `baton pause`: the front door holds the app's new requests (up to
+/// `--max` each) while requests in flight finish, for short maintenance
+/// without errors.
+pub async fn pause(args: PauseArgs, client: Client) -> anyhow::Result<ExitCode> {
+    let app = args.selector.name()?;
+    let request = baton_api::PauseRequest {
+        max_ms: crate::duration_arg::millis(args.max),
+    };
+    let route = client.pause_route(&app, &request).await?;
+    let what = format!(
+        "paused (new requests held up to {} each; `baton resume` lets them through)",
+        humantime::format_duration(args.max)
+    );
+    crate::route_command::print_route_change(&route, args.json, &what)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `baton resume`.
+pub async fn resume(args: ListArgs, client: Client) -> anyhow::Result<ExitCode> {
+    let route = client.resume_route(&args.selector.name()?).await?;
+    crate::route_command::print_route_change(&route, args.json, "resumed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A progress line is printed when a stage runs longer than this.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 

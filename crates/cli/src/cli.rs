@@ -40,6 +40,10 @@ pub enum Command {
     Ps(app_command::ListArgs),
     /// Show (and follow) an app's process output
     Logs(app_command::LogsArgs),
+    /// Hold an app's new requests at the front door (short maintenance, no errors)
+    Pause(app_command::PauseArgs),
+    /// Let an app's held and new requests through again
+    Resume(app_command::ListArgs),
     /// Drive the proxy by hand: put targets behind a service, pause, remove
     #[command(subcommand)]
     Route(route_command::RouteCommand),
@@ -81,6 +85,10 @@ impl Cli {
             }
             Command::Ps(args) => app_command::ps(args, client(self.socket, &state_dir)).await,
             Command::Logs(args) => app_command::logs(args, client(self.socket, &state_dir)).await,
+            Command::Pause(args) => app_command::pause(args, client(self.socket, &state_dir)).await,
+            Command::Resume(args) => {
+                app_command::resume(args, client(self.socket, &state_dir)).await
+            }
             Command::Probe(args) => probe_command::run(args).await,
             Command::Demo(args) => demo_command::run(args).await,
         }

@@ -199,7 +199,8 @@ fn print_outcome(outcome: &DeployOutcome, json: bool, verb: &str) -> anyhow::Res
     Ok(())
 }
 
-fn print_route_change(route: &RouteInfo, json: bool, what: &str) -> anyhow::Result<()> {
+/// Prints a pause or resume's result.
+pub(crate) fn print_route_change(route: &RouteInfo, json: bool, what: &str) -> anyhow::Result<()> {
     if json {
         println!("{}", serde_json::to_string_pretty(route)?);
     } else {
