@@ -34,6 +34,59 @@ const SERVING_AFTER_RESTART: Duration = Duration::from_secs(5);
 // Build failures
 // ---------------------------------------------------------------------------
 
+/// A smoke check that fails keeps every live request on the old version;
+/// the error lists each failed check with what came back, and a check that
+/// passes (an expected 401 here) is not listed.
+#[tokio::test]
+async fn a_failing_smoke_check_keeps_all_traffic_on_the_old_version() -> anyhow::Result<()> {
+    let app = AppSource::builder(APP, "v1")
+        .web_line("processes = 2")
+        .build()?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        let v1 = deploy_ok(&daemon, &app).await?;
+        append_config(
+            &app,
+            "[[smoke]]\npath = \"/status/401\"\nexpect_status = 401\n\n\
+             [[smoke]]\npath = \"/\"\nexpect_body = \"hello from v2\"\n\n\
+             [[smoke]]\npath = \"/status/503\"\n",
+        )?;
+        app.set_version("v2")?;
+
+        let traffic = Traffic::start(&daemon).await?;
+        let output = deploy(&daemon, &app).await?;
+        traffic.finish(&["v1"]).await?;
+
+        let text = failure_text(&output)?;
+        for expected in [
+            "failed at smoke",
+            "2 smoke checks failed",
+            "GET /status/503",
+            "expected status 200, got 503",
+        ] {
+            ensure!(text.contains(expected), "no {expected:?} in:\n{text}");
+        }
+        ensure!(
+            !text.contains("/status/401 on"),
+            "a passing check is listed:\n{text}"
+        );
+        assert_untouched(&daemon, &app, &v1).await?;
+
+        // Without the failing check the same version passes its smoke stage.
+        replace_in_config(&app, "[[smoke]]\npath = \"/status/503\"\n", "")?;
+        let passed = deploy(&daemon, &app).await?.success()?;
+        ensure!(
+            passed.stdout.contains("2 checks passed on 2 processes"),
+            "{}",
+            passed.stdout
+        );
+        ensure!(serving(&daemon).await? == "v2");
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
 #[tokio::test]
 async fn a_failing_build_step_boots_nothing_and_keeps_the_old_version() -> anyhow::Result<()> {
     let app = AppSource::builder(APP, "v1").build()?;

@@ -31,6 +31,71 @@ pub struct AppConfig {
     /// Background processes.
     #[serde(default)]
     pub workers: Vec<WorkerSection>,
+    /// Requests sent to each new web process directly, before it gets any
+    /// live traffic; one failing check stops the deploy.
+    #[serde(default)]
+    pub smoke: Vec<SmokeCheck>,
+}
+
+/// `[[smoke]]`: one request to the new version and what must come back.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeCheck {
+    /// The request method.
+    #[serde(default = "default_method")]
+    pub method: HttpMethod,
+    /// The request path (and query).
+    pub path: UrlPath,
+    /// Request headers.
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+    /// The request body.
+    #[serde(default)]
+    pub body: Option<String>,
+    /// The status that must come back (401 for an admin page without
+    /// credentials, say).
+    #[serde(default = "default_expect_status")]
+    pub expect_status: u16,
+    /// A substring the response body must contain.
+    #[serde(default)]
+    pub expect_body: Option<String>,
+    /// The longest the answer may take.
+    #[serde(default)]
+    pub max_latency: Option<DurationText>,
+}
+
+/// An HTTP method name, checked when read.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct HttpMethod(String);
+
+impl HttpMethod {
+    /// The method (`GET`).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for HttpMethod {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let method = text.trim().to_ascii_uppercase();
+        let valid = !method.is_empty() && method.bytes().all(|byte| byte.is_ascii_uppercase());
+        if !valid {
+            return Err(de::Error::custom(format!(
+                "{text:?} is not an HTTP method; write e.g. \"GET\" or \"POST\""
+            )));
+        }
+        Ok(HttpMethod(method))
+    }
+}
+
+fn default_method() -> HttpMethod {
+    HttpMethod("GET".to_string())
+}
+
+fn default_expect_status() -> u16 {
+    200
 }
 
 /// `[app]`.
@@ -266,6 +331,20 @@ impl AppConfig {
                     offset,
                     format!(
                         "{host:?} is not a host name (use e.g. app.example.com or *.example.com)"
+                    ),
+                ));
+            }
+        }
+        for check in &self.smoke {
+            if !(100..=599).contains(&check.expect_status) {
+                let offset = text.find("expect_status").unwrap_or(0);
+                return Err(located(
+                    text,
+                    path,
+                    offset,
+                    format!(
+                        "expect_status = {} is not an HTTP status (100 to 599)",
+                        check.expect_status
                     ),
                 ));
             }
@@ -648,6 +727,27 @@ singleton = false
         assert_eq!(error.line, 10, "{error}");
         let no_web = "[app]\nname = \"a\"\nroot = \"/r\"\n";
         assert!(parse(no_web).unwrap_err().message.contains("web"));
+    }
+
+    #[test]
+    fn smoke_checks_parse_with_defaults() {
+        let text = "[app]\nname = \"a\"\nroot = \"/r\"\n[web]\ncommand = \"x\"\n\
+                    [[smoke]]\npath = \"/\"\nexpect_body = \"ok\"\nmax_latency = \"300ms\"\n\
+                    [[smoke]]\nmethod = \"post\"\npath = \"/admin\"\nexpect_status = 401\n\
+                    headers = { X-Test = \"1\" }\nbody = \"{}\"\n";
+        let config = parse(text).unwrap();
+        assert_eq!(config.smoke.len(), 2);
+        assert_eq!(config.smoke[0].method.as_str(), "GET");
+        assert_eq!(config.smoke[0].expect_status, 200);
+        assert_eq!(
+            config.smoke[0].max_latency.map(DurationText::get),
+            Some(Duration::from_millis(300))
+        );
+        assert_eq!(config.smoke[1].method.as_str(), "POST");
+        assert_eq!(config.smoke[1].expect_status, 401);
+        let bad = "[app]\nname = \"a\"\nroot = \"/r\"\n[web]\ncommand = \"x\"\n\
+                   [[smoke]]\npath = \"/\"\nexpect_status = 42\n";
+        assert_eq!(parse(bad).unwrap_err().line, 8);
     }
 
     #[test]

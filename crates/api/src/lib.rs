@@ -16,7 +16,7 @@ mod routes;
 
 pub use app_config::{
     AppConfig, AppName, AppSection, BuildSection, ConfigError, DurationText, HooksSection,
-    RelativePath, StopSignal, UrlPath, WebSection, WorkerSection,
+    HttpMethod, RelativePath, SmokeCheck, StopSignal, UrlPath, WebSection, WorkerSection,
 };
 pub use apps::{
     AppInfo, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport, DeployRequest, DeploySource,

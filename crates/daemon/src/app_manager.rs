@@ -133,6 +133,7 @@ impl AppManager {
             before_deploy: config.hooks.before_deploy.clone(),
             before_traffic: config.hooks.before_traffic.clone(),
             after_deploy: config.hooks.after_deploy.clone(),
+            smoke: !config.smoke.is_empty(),
             previous: previous.clone(),
         };
         let (sender, events) = mpsc::unbounded_channel();

@@ -105,7 +105,7 @@ impl AppRun {
             stage,
             &self.run_marker,
         )
-            .map_err(StepError::new)?;
+        .map_err(StepError::new)?;
         let dir = self.root().release_dir(release);
         let log = Arc::clone(&self.log);
         let stage_name = stage.to_string();
@@ -340,6 +340,19 @@ impl Effects for AppRun {
             boot_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
             detail,
         })
+    }
+
+    async fn smoke(&self, release: &str) -> Result<String, StepError> {
+        let ports: Vec<u16> = self
+            .host
+            .processes
+            .select(self.app(), Some(release), Some(WEB))
+            .iter()
+            .filter_map(|entry| entry.record.port)
+            .collect();
+        crate::smoke_check::run(&self.config.smoke, &ports)
+            .await
+            .map_err(StepError::new)
     }
 
     async fn switch_traffic(&self, release: Option<&str>) -> Result<Switched, StepError> {

@@ -25,6 +25,7 @@ mod listeners;
 mod process_spec;
 mod process_table;
 mod route_manager;
+mod smoke_check;
 
 pub use config::{DaemonConfig, default_state_dir};
 pub use daemon::run;

@@ -75,6 +75,9 @@ pub trait Effects: Send + Sync {
     /// Starts `release`'s web processes (or reuses warm ones) and waits
     /// until every one is healthy.
     fn boot(&self, release: &str) -> impl Future<Output = Result<Booted, StepError>> + Send;
+    /// Sends the smoke checks to every booted process of `release`
+    /// directly; fails listing each check that did not pass.
+    fn smoke(&self, release: &str) -> impl Future<Output = Result<String, StepError>> + Send;
     /// Routes all traffic to `release`, then drains the version that had
     /// it. `None` takes the app out of the route (a first deploy undone).
     fn switch_traffic(

@@ -23,6 +23,8 @@ pub struct DeployPlan {
     pub before_traffic: Option<String>,
     /// `[hooks] after_deploy`.
     pub after_deploy: Option<String>,
+    /// Whether there are `[[smoke]]` checks to run.
+    pub smoke: bool,
     /// The release serving now, if any.
     pub previous: Option<String>,
 }
@@ -65,6 +67,7 @@ pub async fn rollback<E: Effects, S: EventSink>(
         plan.previous.as_deref(),
         None,
         false,
+        false,
         &mut run,
     )
     .await;
@@ -94,6 +97,7 @@ async fn deploy_stages<E: Effects, S: EventSink>(
         &release,
         plan.previous.as_deref(),
         plan.before_traffic.as_deref(),
+        plan.smoke,
         true,
         run,
     )
@@ -154,6 +158,7 @@ async fn go_live<E: Effects, S: EventSink>(
     release: &str,
     previous: Option<&str>,
     before_traffic: Option<&str>,
+    smoke: bool,
     fresh: bool,
     run: &mut Run<'_, S>,
 ) -> Result<(), (Stage, StepError)> {
@@ -171,6 +176,14 @@ async fn go_live<E: Effects, S: EventSink>(
     };
     run.report.boot_ms = booted.boot_ms;
     run.report.warm = booted.warm;
+
+    if smoke {
+        let checked = run.stage(Stage::Smoke, "", effects.smoke(release)).await;
+        if let Err(failure) = checked {
+            effects.discard(release, fresh).await;
+            return Err(failure);
+        }
+    }
 
     if let Some(command) = before_traffic {
         let hook = run
@@ -440,6 +453,10 @@ mod tests {
                 detail: String::new(),
             })
         }
+        async fn smoke(&self, release: &str) -> Result<String, StepError> {
+            self.record(format!("smoke {release}"))?;
+            Ok(String::new())
+        }
         async fn switch_traffic(&self, release: Option<&str>) -> Result<Switched, StepError> {
             self.record(format!("traffic {}", release.unwrap_or("none")))?;
             Ok(Switched {
@@ -477,6 +494,7 @@ mod tests {
             before_deploy: Some("bin/check".into()),
             before_traffic: Some("bin/warm".into()),
             after_deploy: Some("bin/notify".into()),
+            smoke: true,
             previous: Some("r1".into()),
         }
     }
@@ -494,6 +512,7 @@ mod tests {
                 "hook r2 BeforeDeploy",
                 "seal r2",
                 "boot r2",
+                "smoke r2",
                 "hook r2 BeforeTraffic",
                 "traffic r2",
                 "current r2",
@@ -531,6 +550,7 @@ mod tests {
     async fn a_failed_boot_or_hook_leaves_the_traffic_alone() {
         for (at, stage) in [
             ("boot r2", "boot"),
+            ("smoke r2", "smoke"),
             ("hook r2 BeforeTraffic", "before_traffic"),
             ("hook r2 BeforeDeploy", "before_deploy"),
             ("traffic r2", "switch"),
@@ -553,7 +573,7 @@ mod tests {
         let (stage, _) = deploy(&fake, &plan(), &fake).await.unwrap_err();
         assert_eq!(stage, "workers");
         assert_eq!(
-            &fake.calls()[7..],
+            &fake.calls()[8..],
             [
                 "traffic r2",
                 "current r2",

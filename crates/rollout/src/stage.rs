@@ -17,6 +17,8 @@ pub enum Stage {
     Seal,
     /// Start the new web processes and wait until they are healthy.
     Boot,
+    /// Requests sent straight to the new processes, before live traffic.
+    Smoke,
     /// The `before_traffic` hook.
     BeforeTraffic,
     /// Move traffic to the new version, drain the old one.
@@ -43,6 +45,7 @@ impl Stage {
             Stage::BeforeDeploy => "before_deploy",
             Stage::Seal => "seal",
             Stage::Boot => "boot",
+            Stage::Smoke => "smoke",
             Stage::BeforeTraffic => "before_traffic",
             Stage::Switch => "switch",
             Stage::Current => "current",
