@@ -189,9 +189,9 @@ impl Client {
         let stream =
             UnixStream::connect(&self.socket)
                 .await
-                .map_err(|source| ApiError::Unreachable {
+                .map_err(|reason| ApiError::Unreachable {
                     socket: self.socket.display().to_string(),
-                    source,
+                    reason,
                 })?;
         let (mut sender, connection) =
             hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;

@@ -14,14 +14,15 @@ pub struct ErrorBody {
 pub enum ApiError {
     /// The daemon could not be reached at all.
     #[error(
-        "cannot reach the baton daemon at {socket}: {source}; is `baton daemon` running? \
+        "cannot reach the baton daemon at {socket}: {reason}; is `baton daemon` running? \
          (point to its socket with --socket or BATON_SOCKET)"
     )]
     Unreachable {
         /// The socket path tried.
         socket: String,
-        /// The underlying I/O error.
-        source: std::io::Error,
+        /// The underlying I/O error (in the message, so not also a source
+        /// that error chains would print twice).
+        reason: std::io::Error,
     },
     /// The connection broke while talking to the daemon.
     #[error("the connection to the baton daemon broke: {0}")]
