@@ -543,6 +543,7 @@ fn service_from(record: &ServiceRecord, version: Arc<Version>) -> Service {
         drain_timeout: Duration::from_millis(record.options.drain_timeout_ms),
         gate: Arc::new(PauseGate::default()),
         active: version,
+        split: Arc::default(),
     }
 }
 

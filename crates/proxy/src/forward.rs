@@ -1,5 +1,5 @@
-//! The request path: route, pause gate, admission, target choice, upstream
-//! exchange, with the error and retry rules of a front door.
+//! The request path: route, pause gate, version split, admission, target
+//! choice, upstream exchange, with the error and retry rules of a front door.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -71,6 +71,8 @@ struct Admission {
     service: Arc<Service>,
     version: Arc<Version>,
     admitted: Admitted,
+    /// The response sets the sticky cookie naming `version`.
+    pin: bool,
 }
 
 /// A connection chosen for a request.
@@ -128,7 +130,8 @@ impl Forwarder {
             service,
             version,
             admitted,
-        }) = self.admit(&host, &path)
+            pin,
+        }) = self.admit(&host, &path, request.headers())
         else {
             return local_response(
                 StatusCode::NOT_FOUND,
@@ -212,6 +215,12 @@ impl Forwarder {
                 );
             }
         };
+        if pin && let Some(cookie) = version.sticky_cookie() {
+            // Appended: the app's own cookies stay.
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, cookie.clone());
+        }
         let latency = started.elapsed();
         let status = response.status();
         if status == StatusCode::SWITCHING_PROTOCOLS
@@ -234,17 +243,21 @@ impl Forwarder {
         Response::from_parts(head, ResponseBody::upstream(body, exchange))
     }
 
-    /// Enters the active version of the service for `host` and `path`,
-    /// re-reading the table when the version closed under us (a swap).
-    fn admit(&self, host: &str, path: &str) -> Option<Admission> {
+    /// Enters the version of the service for `host` and `path` that the
+    /// split (if any) chooses for a request with `headers`, re-reading the
+    /// table and the split when the version closed under us (a swap, or a
+    /// candidate that left and drained).
+    fn admit(&self, host: &str, path: &str, headers: &HeaderMap) -> Option<Admission> {
         for _ in 0..8 {
             let table = self.router.load();
             let service = table.lookup(host, path)?;
-            if let Some(admitted) = service.active.admission().enter() {
+            let routed = service.route(headers);
+            if let Some(admitted) = routed.version.admission().enter() {
                 return Some(Admission {
                     service: Arc::clone(service),
-                    version: Arc::clone(&service.active),
+                    version: routed.version,
                     admitted,
+                    pin: routed.pin,
                 });
             }
         }

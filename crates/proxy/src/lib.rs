@@ -1,11 +1,13 @@
 //! baton's data plane: the reverse proxy in front of every app.
 //!
 //! It accepts client connections, routes each request by host and path
-//! prefix to a service, holds it while the service is paused, picks a target
-//! of the service's active version, streams the exchange, and counts it per
-//! version. Route changes swap the whole table at once; the version that
-//! leaves the route drains. It must not persist anything, spawn app
-//! processes or decide when to deploy: the daemon tells it what to route.
+//! prefix to a service, holds it while the service is paused, chooses the
+//! service's active version or the candidate of its split (override header,
+//! sticky cookie, weight), picks a target of that version, streams the
+//! exchange, and counts it per version. Route changes swap the whole table
+//! at once; a split's weight changes in place. A version that leaves the
+//! route drains. It must not persist anything, spawn app processes or
+//! decide when to deploy: the daemon tells it what to route.
 #![deny(missing_docs)]
 
 mod admission;
@@ -23,6 +25,9 @@ mod route_table;
 mod router;
 mod server;
 mod service;
+mod split;
+mod split_slot;
+mod sticky_cookie;
 mod target;
 mod tls;
 mod upgrade_relay;
@@ -40,6 +45,9 @@ pub use route_table::{RouteConflict, RouteTable};
 pub use router::Router;
 pub use server::{Server, ShutdownReport};
 pub use service::{Service, normalize_prefix, prefix_matches};
+pub use split::{FULL_WEIGHT, OVERRIDE_HEADER, Split};
+pub use split_slot::SplitSlot;
+pub use sticky_cookie::STICKY_COOKIE;
 pub use target::Target;
 pub use tls::{TlsError, server_config};
 pub use version::{DrainReport, Version};

@@ -170,6 +170,7 @@ mod tests {
             drain_timeout: Duration::from_secs(1),
             gate: Arc::new(PauseGate::default()),
             active: Arc::new(Version::new("v1".into(), vec![], LoadBalancer::default())),
+            split: Arc::default(),
         })
     }
 

@@ -31,15 +31,24 @@ impl Router {
     }
 
     /// Puts `service` in the table, replacing the one of the same name (whose
-    /// pause gate it keeps). Returns the version that left the route, if any.
+    /// pause gate and split it keeps). Returns the version that left the
+    /// route, if any.
+    ///
+    /// Installing the split's candidate as the active version promotes it:
+    /// the split ends, and the stable version it replaced is returned. Any
+    /// other install leaves the split running; only
+    /// [`Service::set_split`] ends it otherwise.
     pub fn install(&self, mut service: Service) -> Result<Option<Arc<Version>>, RouteConflict> {
         let _writer = lock(&self.writer);
         let current = self.table.load_full();
         let existing = current.service(&service.name).cloned();
         if let Some(existing) = &existing {
             service.gate = Arc::clone(&existing.gate);
+            service.split = Arc::clone(&existing.split);
         }
         let name = service.name.clone();
+        let split = Arc::clone(&service.split);
+        let active = Arc::clone(&service.active);
         let mut services: Vec<Arc<Service>> = current
             .services()
             .iter()
@@ -49,6 +58,9 @@ impl Router {
         services.push(Arc::new(service));
         let table = RouteTable::new(services)?;
         self.table.store(Arc::new(table));
+        // Only after the swap: until then requests on the old table still
+        // send the candidate its share.
+        split.end_if_candidate(&active);
         Ok(existing.map(|old| Arc::clone(&old.active)).filter(|old| {
             self.load()
                 .service(&name)
@@ -69,7 +81,9 @@ impl Router {
         RouteTable::new(services).map(drop)
     }
 
-    /// Takes a service out of the table; returns it.
+    /// Takes a service out of the table; returns it. Both its versions leave
+    /// the route: the caller drains the active one and, while a split runs,
+    /// the candidate that `set_split(None)` on the returned service gives.
     pub fn remove(&self, name: &str) -> Option<Arc<Service>> {
         let _writer = lock(&self.writer);
         let current = self.table.load_full();
@@ -101,13 +115,19 @@ impl Router {
         lock(&self.draining).clone()
     }
 
-    /// Every version that may still carry traffic: active and draining.
+    /// Every version that may still carry traffic: active, candidates of
+    /// splits, and draining.
     pub fn all_versions(&self) -> Vec<Arc<Version>> {
         let mut versions: Vec<_> = self
             .load()
             .services()
             .iter()
-            .map(|service| Arc::clone(&service.active))
+            .flat_map(|service| {
+                let candidate = service
+                    .current_split()
+                    .map(|split| Arc::clone(&split.candidate));
+                std::iter::once(Arc::clone(&service.active)).chain(candidate)
+            })
             .collect();
         versions.extend(self.draining().into_iter().map(|(_, version)| version));
         versions
@@ -119,4 +139,84 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::load_balancer::LoadBalancer;
+    use crate::split::Split;
+    use std::time::Duration;
+
+    fn version(label: &str) -> Arc<Version> {
+        Arc::new(Version::new(label.into(), vec![], LoadBalancer::default()))
+    }
+
+    fn service(active: &Arc<Version>, max_request_body: Option<u64>) -> Service {
+        Service {
+            name: "app".to_string(),
+            hosts: vec![],
+            path_prefix: "/".to_string(),
+            max_request_body,
+            drain_timeout: Duration::from_secs(1),
+            gate: Arc::default(),
+            active: Arc::clone(active),
+            split: Arc::default(),
+        }
+    }
+
+    fn live(router: &Router) -> Arc<Service> {
+        router.load().service("app").cloned().unwrap()
+    }
+
+    fn labels(versions: Vec<Arc<Version>>) -> Vec<String> {
+        versions.iter().map(|v| v.label().to_string()).collect()
+    }
+
+    #[test]
+    fn a_split_survives_route_changes_and_ends_on_promotion() {
+        let router = Router::new();
+        let (stable, candidate) = (version("v1"), version("v2"));
+        router.install(service(&stable, None)).unwrap();
+        live(&router).set_split(Some(Split {
+            candidate: Arc::clone(&candidate),
+            weight_bp: 100,
+            sticky: true,
+            override_header: false,
+        }));
+        assert_eq!(labels(router.all_versions()), ["v1", "v2"]);
+
+        // Another route change: same versions, the split carries on.
+        assert!(
+            router
+                .install(service(&stable, Some(10)))
+                .unwrap()
+                .is_none()
+        );
+        assert!(live(&router).set_weight(1_000));
+        assert_eq!(live(&router).current_split().unwrap().weight_bp, 1_000);
+
+        // The candidate installed as active: promoted, the stable leaves.
+        let left = router.install(service(&candidate, Some(10))).unwrap();
+        assert!(Arc::ptr_eq(&left.unwrap(), &stable));
+        assert!(live(&router).current_split().is_none());
+        assert_eq!(labels(router.all_versions()), ["v2"]);
+    }
+
+    #[test]
+    fn an_abort_returns_the_candidate() {
+        let router = Router::new();
+        let (stable, candidate) = (version("v1"), version("v2"));
+        router.install(service(&stable, None)).unwrap();
+        let split = Split {
+            candidate: Arc::clone(&candidate),
+            weight_bp: 5_000,
+            sticky: false,
+            override_header: false,
+        };
+        assert!(live(&router).set_split(Some(split)).is_none());
+        let left = live(&router).set_split(None).unwrap();
+        assert!(Arc::ptr_eq(&left, &candidate));
+        assert_eq!(labels(router.all_versions()), ["v1"]);
+    }
 }

@@ -1,9 +1,13 @@
-//! A service: where it is routed from and the version it routes to.
+//! A service: where it is routed from and the versions it routes to.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use http::HeaderMap;
+
 use crate::pause_gate::PauseGate;
+use crate::split::Split;
+use crate::split_slot::{Routed, SplitSlot};
 use crate::version::Version;
 
 /// A routed service as the request path sees it.
@@ -22,8 +26,53 @@ pub struct Service {
     /// Shared by every route table that holds this service, so a pause
     /// survives table swaps.
     pub gate: Arc<PauseGate>,
-    /// The version receiving traffic.
+    /// The version receiving traffic (the stable one while a split runs).
     pub active: Arc<Version>,
+    /// The candidate taking a share of the traffic, if a rollout runs.
+    /// Shared by every route table that holds this service, like the gate:
+    /// a route change does not end a split, and the weight changes without
+    /// a table swap.
+    pub split: Arc<SplitSlot>,
+}
+
+impl Service {
+    /// Starts, changes or (with `None`) ends the split of this service's
+    /// traffic, at once for every request that has not yet chosen a version.
+    ///
+    /// Returns the candidate that left the route: the previous candidate
+    /// when `split` names another one or none (an abort), unless it is the
+    /// active version (promoted by [`Router::install`], which also ends the
+    /// split). The caller drains it like a replaced version: list it with
+    /// [`Router::track_draining`] at once, then [`Version::drain`] it with
+    /// this service's `drain_timeout`, then [`Router::untrack_draining`],
+    /// and only then stop its processes. Requests already admitted to it
+    /// finish; later ones go to the versions still in the split.
+    ///
+    /// One change per service at a time: two writers racing (an abort with
+    /// a promotion) could each believe the other's version left.
+    ///
+    /// [`Router::install`]: crate::Router::install
+    /// [`Router::track_draining`]: crate::Router::track_draining
+    /// [`Router::untrack_draining`]: crate::Router::untrack_draining
+    pub fn set_split(&self, split: Option<Split>) -> Option<Arc<Version>> {
+        self.split.replace(split, &self.active)
+    }
+
+    /// Sets the candidate's weight in basis points (capped at 10,000),
+    /// keeping the rest of the split; `false` when no split is in force.
+    pub fn set_weight(&self, weight_bp: u32) -> bool {
+        self.split.set_weight(weight_bp)
+    }
+
+    /// The split in force.
+    pub fn current_split(&self) -> Option<Arc<Split>> {
+        self.split.get()
+    }
+
+    /// The version for a request with `headers`.
+    pub(crate) fn route(&self, headers: &HeaderMap) -> Routed {
+        self.split.route(&self.active, headers)
+    }
 }
 
 /// `/api/` and `/api` mean the same prefix; `` means `/`.

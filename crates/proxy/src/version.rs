@@ -5,12 +5,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use baton_telemetry::RequestStats;
+use http::HeaderValue;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::admission::Admission;
 use crate::load_balancer::{Candidate, LoadBalancer};
+use crate::sticky_cookie::set_cookie_for;
 use crate::target::Target;
 
 /// How long upgraded connections get to finish their close handshake after
@@ -20,6 +22,8 @@ const CLOSE_HANDSHAKE_GRACE: Duration = Duration::from_secs(2);
 /// One version of a service (a set of targets running the same release).
 pub struct Version {
     label: String,
+    // Built once: a response that pins a client copies it, never formats it.
+    sticky_cookie: Option<HeaderValue>,
     targets: Vec<Arc<Target>>,
     balancer: LoadBalancer,
     stats: Arc<RequestStats>,
@@ -48,6 +52,7 @@ impl Version {
     /// A version over `targets`, none of them known healthy yet.
     pub fn new(label: String, targets: Vec<Arc<Target>>, balancer: LoadBalancer) -> Self {
         Version {
+            sticky_cookie: set_cookie_for(&label),
             label,
             targets,
             balancer,
@@ -64,6 +69,12 @@ impl Version {
     /// The version's label.
     pub fn label(&self) -> &str {
         &self.label
+    }
+
+    /// The `Set-Cookie` value that pins a client to this version during a
+    /// sticky split; `None` when the label cannot be a cookie value.
+    pub fn sticky_cookie(&self) -> Option<&HeaderValue> {
+        self.sticky_cookie.as_ref()
     }
 
     /// Its targets.
