@@ -331,11 +331,19 @@ impl RouteManager {
         let drain_timeout = removed
             .as_ref()
             .map_or(Duration::ZERO, |service| service.drain_timeout);
+        // A candidate mid-canary leaves with the service and drains beside it.
+        let candidate = removed.as_ref().and_then(|service| service.set_split(None));
+        if let Some(candidate) = &candidate {
+            self.router.track_draining(name, Arc::clone(candidate));
+        }
         let version = removed.map(|service| Arc::clone(&service.active));
         if let Some(old) = &version {
             self.router.track_draining(name, Arc::clone(old));
         }
-        let drain = self.drain(name, version.clone(), drain_timeout).await;
+        let (drain, _) = tokio::join!(
+            self.drain(name, version.clone(), drain_timeout),
+            self.drain(name, candidate, drain_timeout)
+        );
         Ok(DeployOutcome {
             service: name.to_string(),
             version: String::new(),

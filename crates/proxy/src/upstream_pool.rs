@@ -88,7 +88,7 @@ impl UpstreamPool {
     /// The most recently used idle connection that is still open, if any.
     pub fn checkout(&self) -> Option<PooledConnection> {
         let now = Instant::now();
-        let mut idle = self.idle[current_slot()]
+        let mut idle = self.idle[current_slot() % self.idle.len()]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         while let Some(candidate) = idle.pop() {
@@ -138,7 +138,7 @@ impl UpstreamPool {
         if self.closed.load(Ordering::Acquire) || connection.sender.is_closed() {
             return;
         }
-        let mut idle = self.idle[current_slot()]
+        let mut idle = self.idle[current_slot() % self.idle.len()]
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if idle.len() < MAX_IDLE {
