@@ -18,6 +18,11 @@ use baton_proxy::{
 use baton_state::{PauseRecord, ServiceOptions, ServiceRecord, Store, VersionRecord};
 use tokio::time::Instant;
 
+// Canaries are driven by the progressive-delivery controller, which no
+// command starts yet; the primitives are tested on their own meanwhile.
+#[allow(dead_code)]
+mod canary;
+
 /// Why a route change was refused or failed; the running routes are unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {
@@ -100,6 +105,9 @@ pub struct RouteManager {
     router: Arc<Router>,
     store: Arc<Store>,
     busy: Mutex<HashSet<String>>,
+    /// Candidates beside a stable version, by service (see `canary`).
+    #[allow(dead_code)]
+    canaries: Mutex<std::collections::HashMap<String, canary::Canary>>,
 }
 
 /// Marks a service busy while a change runs.
@@ -121,6 +129,7 @@ impl RouteManager {
             router,
             store,
             busy: Mutex::new(HashSet::new()),
+            canaries: Mutex::new(std::collections::HashMap::new()),
         }
     }
 
