@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 use std::time::Duration;
 
 use serde::de::{self, Deserializer};
@@ -35,6 +36,10 @@ pub struct AppConfig {
     /// live traffic; one failing check stops the deploy.
     #[serde(default)]
     pub smoke: Vec<SmokeCheck>,
+    /// How a new version is exposed to live traffic and what it must prove
+    /// on the way.
+    #[serde(default)]
+    pub rollout: RolloutSection,
 }
 
 /// `[[smoke]]`: one request to the new version and what must come back.
@@ -243,6 +248,410 @@ pub struct WorkerSection {
     pub env: BTreeMap<String, String>,
 }
 
+/// `[rollout]`: how a new version is exposed to live traffic and what it
+/// must prove on the way.
+///
+/// Every key has a default, so a file without `[rollout]` deploys as before
+/// (`replace`, no bake).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RolloutSection {
+    /// How live traffic moves to the new version.
+    pub strategy: RolloutStrategy,
+    /// The candidate's share of live traffic at each canary step: above
+    /// 0%, increasing, ending at 100%, at most two decimals. Only a canary
+    /// uses them, but they are checked whatever the strategy, since
+    /// `--strategy canary` can pick them up at deploy time.
+    pub steps: Vec<Percent>,
+    /// The least time at a step before the next, if the guardrails hold.
+    pub step_duration: DurationText,
+    /// A step that cannot gather enough evidence in this long aborts.
+    pub step_timeout: DurationText,
+    /// A window with fewer candidate requests than this is no evidence:
+    /// the step waits, it never passes.
+    pub min_requests: u64,
+    /// How long the guardrails keep watching once the candidate has all
+    /// traffic, before it becomes stable.
+    ///
+    /// Unset, it follows the strategy actually used (including one chosen
+    /// with `--strategy`): 5 minutes for `canary` and `blue-green`, none
+    /// for `replace`, so that a plain deploy finishes as quickly as it did
+    /// before rollouts existed. Set, it applies to every strategy. See
+    /// [`RolloutSection::bake_for`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bake: Option<DurationText>,
+    /// A client placed on a version stays on it (cookie `baton_version`).
+    pub sticky: bool,
+    /// `X-Baton-Version: candidate|stable` forces a version, for testers.
+    pub override_header: bool,
+    /// The share of requests mirrored to the candidate before it gets live
+    /// traffic; 0% skips the shadow.
+    pub shadow: Percent,
+    /// How long the shadow lasts.
+    pub shadow_duration: DurationText,
+    /// Only requests with these methods are mirrored.
+    pub shadow_methods: Vec<HttpMethod>,
+    /// `[[rollout.guardrails]]`: every one must hold. Empty means the
+    /// default three: error rate at most 1% over 2 minutes, p99 latency
+    /// at most 1200 ms over 3 minutes, and the candidate's error rate at
+    /// most 0.5 points above stable's over 2 minutes.
+    pub guardrails: Vec<GuardrailConfig>,
+}
+
+impl Default for RolloutSection {
+    fn default() -> Self {
+        RolloutSection {
+            strategy: RolloutStrategy::Replace,
+            steps: [1, 10, 50, 100]
+                .into_iter()
+                .map(|percent| Percent(percent * Percent::PER_PERCENT))
+                .collect(),
+            step_duration: DurationText(Duration::from_secs(2 * 60)),
+            step_timeout: DurationText(Duration::from_secs(15 * 60)),
+            min_requests: 100,
+            bake: None,
+            sticky: true,
+            override_header: true,
+            shadow: Percent::ZERO,
+            shadow_duration: DurationText(Duration::from_secs(60)),
+            shadow_methods: vec![
+                HttpMethod("GET".to_string()),
+                HttpMethod("HEAD".to_string()),
+            ],
+            guardrails: Vec::new(),
+        }
+    }
+}
+
+impl RolloutSection {
+    /// The bake when `strategy` is used: the one written, else 5 minutes
+    /// for canary and blue-green and none for replace.
+    pub fn bake_for(&self, strategy: RolloutStrategy) -> Duration {
+        match (self.bake, strategy) {
+            (Some(bake), _) => bake.get(),
+            (None, RolloutStrategy::Replace) => Duration::ZERO,
+            (None, RolloutStrategy::BlueGreen | RolloutStrategy::Canary) => {
+                Duration::from_secs(5 * 60)
+            }
+        }
+    }
+}
+
+/// `strategy` in `[rollout]` (and `baton deploy --strategy`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RolloutStrategy {
+    /// All traffic moves to the new version at once.
+    #[default]
+    Replace,
+    /// The new version gets no live traffic until its checks pass, then
+    /// all of it in one swap.
+    BlueGreen,
+    /// Live traffic moves in `steps`, each held until the guardrails have
+    /// seen enough.
+    Canary,
+}
+
+impl RolloutStrategy {
+    /// Its name in `baton.toml` (`"blue-green"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RolloutStrategy::Replace => "replace",
+            RolloutStrategy::BlueGreen => "blue-green",
+            RolloutStrategy::Canary => "canary",
+        }
+    }
+}
+
+impl fmt::Display for RolloutStrategy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for RolloutStrategy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        [
+            RolloutStrategy::Replace,
+            RolloutStrategy::BlueGreen,
+            RolloutStrategy::Canary,
+        ]
+        .into_iter()
+        .find(|strategy| strategy.name() == text.trim())
+        .ok_or_else(|| format!("{text:?} is not a strategy; use replace, blue-green or canary"))
+    }
+}
+
+/// `[[rollout.guardrails]]`: a condition the candidate must keep.
+///
+/// Which keys apply depends on `metric`; the others are refused with the
+/// key's position when the file is read.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardrailConfig {
+    /// What is measured.
+    pub metric: GuardrailMetric,
+    /// The highest value that holds: a percentage for rates, a duration
+    /// for `p99_latency`, a number for `prometheus` and `http`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<GuardrailLimit>,
+    /// The lowest value that holds (`prometheus` and `http` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<GuardrailLimit>,
+    /// How far back each measurement looks.
+    pub window: DurationText,
+    /// The Prometheus server (`prometheus` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server: Option<String>,
+    /// The PromQL query whose single number is compared (`prometheus` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<String>,
+    /// The JSON endpoint (`http` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Where the number is in the endpoint's answer (`http` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_path: Option<String>,
+}
+
+/// `metric` of a guardrail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GuardrailMetric {
+    /// The candidate's (5xx + connection failures) / requests.
+    ErrorRate,
+    /// The candidate's 99th-percentile latency.
+    P99Latency,
+    /// The candidate's error rate minus stable's over the same window.
+    ErrorRateVsStable,
+    /// The share of mirrored requests whose answers differed.
+    ShadowMismatchRate,
+    /// A number from a Prometheus query.
+    Prometheus,
+    /// A number from a JSON endpoint.
+    Http,
+}
+
+impl GuardrailMetric {
+    /// Its name in `baton.toml` (`"error_rate"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            GuardrailMetric::ErrorRate => "error_rate",
+            GuardrailMetric::P99Latency => "p99_latency",
+            GuardrailMetric::ErrorRateVsStable => "error_rate_vs_stable",
+            GuardrailMetric::ShadowMismatchRate => "shadow_mismatch_rate",
+            GuardrailMetric::Prometheus => "prometheus",
+            GuardrailMetric::Http => "http",
+        }
+    }
+
+    /// Whether it measures a share of requests (its limit a percentage).
+    pub fn is_rate(self) -> bool {
+        matches!(
+            self,
+            GuardrailMetric::ErrorRate
+                | GuardrailMetric::ErrorRateVsStable
+                | GuardrailMetric::ShadowMismatchRate
+        )
+    }
+
+    /// Whether it reads a number from outside the proxy.
+    pub fn is_external(self) -> bool {
+        matches!(self, GuardrailMetric::Prometheus | GuardrailMetric::Http)
+    }
+}
+
+/// A guardrail's `max` or `min`, in the form that was written: `"1%"`,
+/// `"1200ms"` or a bare number. Whether the form suits the metric is
+/// checked after the whole file is read, so the error can name both.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum GuardrailLimit {
+    /// A percentage (`"1%"`).
+    Percent(Percent),
+    /// A duration (`"1200ms"`).
+    Duration(DurationText),
+    /// A number (`0.95`).
+    Number(f64),
+}
+
+impl fmt::Display for GuardrailLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            GuardrailLimit::Percent(percent) => write!(f, "\"{percent}\""),
+            GuardrailLimit::Duration(duration) => {
+                write!(f, "\"{}\"", humantime::format_duration(duration.get()))
+            }
+            GuardrailLimit::Number(number) => write!(f, "{number}"),
+        }
+    }
+}
+
+impl Serialize for GuardrailLimit {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            GuardrailLimit::Percent(percent) => percent.serialize(serializer),
+            GuardrailLimit::Duration(duration) => duration.serialize(serializer),
+            GuardrailLimit::Number(number) => serializer.serialize_f64(*number),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for GuardrailLimit {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct LimitVisitor;
+
+        impl de::Visitor<'_> for LimitVisitor {
+            type Value = GuardrailLimit;
+
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a percentage (\"1%\"), a duration (\"1200ms\") or a number (0.95)")
+            }
+
+            fn visit_str<E: de::Error>(self, text: &str) -> Result<GuardrailLimit, E> {
+                if text.trim_end().ends_with('%') {
+                    return text.parse().map(GuardrailLimit::Percent).map_err(E::custom);
+                }
+                humantime::parse_duration(text.trim())
+                    .map(|duration| GuardrailLimit::Duration(DurationText(duration)))
+                    .map_err(|_| {
+                        E::custom(format!(
+                            "{text:?} is neither a percentage (\"1%\") nor a duration \
+                             (\"1200ms\"); a prometheus or http limit is a number without quotes"
+                        ))
+                    })
+            }
+
+            fn visit_f64<E: de::Error>(self, number: f64) -> Result<GuardrailLimit, E> {
+                Ok(GuardrailLimit::Number(number))
+            }
+
+            fn visit_i64<E: de::Error>(self, number: i64) -> Result<GuardrailLimit, E> {
+                // Limits are compared as floats anyway; a huge integer
+                // losing its last digits changes nothing a guardrail sees.
+                Ok(GuardrailLimit::Number(number as f64))
+            }
+
+            fn visit_u64<E: de::Error>(self, number: u64) -> Result<GuardrailLimit, E> {
+                Ok(GuardrailLimit::Number(number as f64))
+            }
+        }
+
+        deserializer.deserialize_any(LimitVisitor)
+    }
+}
+
+/// A share written as a percentage (`"1%"`, `"0.5%"`, `"100%"`), from 0%
+/// to 100%, exact to 0.0001%.
+///
+/// It is kept in parts per million so that limits and weights compare
+/// without float rounding, and written back as the shortest exact text,
+/// which is also its JSON form.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Percent(u32);
+
+impl Percent {
+    /// 0%.
+    pub const ZERO: Percent = Percent(0);
+    /// 100%.
+    pub const FULL: Percent = Percent(1_000_000);
+    const PER_PERCENT: u32 = 10_000;
+
+    /// The share of `parts_per_million`; `None` above a million.
+    pub const fn from_parts_per_million(parts_per_million: u32) -> Option<Percent> {
+        if parts_per_million <= Self::FULL.0 {
+            Some(Percent(parts_per_million))
+        } else {
+            None
+        }
+    }
+
+    /// The share in parts per million (1% = 10,000).
+    pub const fn parts_per_million(self) -> u32 {
+        self.0
+    }
+
+    /// Whether this is 0%.
+    pub const fn is_zero(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Whether this is 100%.
+    pub const fn is_full(self) -> bool {
+        self.0 == Self::FULL.0
+    }
+}
+
+impl FromStr for Percent {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let hint = "write a percentage such as \"1%\", \"0.5%\" or \"100%\"";
+        let fail = |problem: &str| format!("{text:?} is not a valid percentage: {problem}");
+        let number = text
+            .trim()
+            .strip_suffix('%')
+            .ok_or_else(|| fail(hint))?
+            .trim_end();
+        if number.starts_with('-') {
+            return Err(fail("a percentage cannot be negative"));
+        }
+        let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+        let digits = |part: &str| part.bytes().all(|byte| byte.is_ascii_digit());
+        if whole.is_empty() || !digits(whole) || !digits(fraction) || number.ends_with('.') {
+            return Err(fail(hint));
+        }
+        // Trailing zeros carry no precision: "1.000000%" is fine.
+        let fraction = fraction.trim_end_matches('0');
+        if fraction.len() > 4 {
+            return Err(fail(
+                "it has more than 4 decimal places (the finest step is 0.0001%)",
+            ));
+        }
+        let over = || fail("it is more than 100%");
+        // Longer than this is over 100% whatever the digits; checking first
+        // keeps the arithmetic below from overflowing.
+        let whole = whole.trim_start_matches('0');
+        if whole.len() > 3 {
+            return Err(over());
+        }
+        let whole: u32 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().map_err(|_| fail(hint))?
+        };
+        let fraction: u32 = format!("{fraction:0<4}").parse().map_err(|_| fail(hint))?;
+        Percent::from_parts_per_million(whole * Self::PER_PERCENT + fraction).ok_or_else(over)
+    }
+}
+
+impl fmt::Display for Percent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, fraction) = (self.0 / Self::PER_PERCENT, self.0 % Self::PER_PERCENT);
+        if fraction == 0 {
+            write!(f, "{whole}%")
+        } else {
+            let fraction = format!("{fraction:04}");
+            write!(f, "{whole}.{}%", fraction.trim_end_matches('0'))
+        }
+    }
+}
+
+impl Serialize for Percent {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Percent {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(de::Error::custom)
+    }
+}
+
 /// Where `baton.toml` went wrong.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{}:{line}:{column}: {message}", path.display())]
@@ -358,8 +767,312 @@ impl AppConfig {
                 "[web] command is empty; write the command that starts the server".to_string(),
             ));
         }
+        self.rollout.check(text, path)?;
         Ok(())
     }
+}
+
+const ROLLOUT: &str = "[rollout]";
+const GUARDRAILS: &str = "[[rollout.guardrails]]";
+
+impl RolloutSection {
+    fn check(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let at = |key: &str, message: String| {
+            located(text, path, key_offset(text, ROLLOUT, 0, key), message)
+        };
+        self.check_steps().map_err(|message| at("steps", message))?;
+        if self.step_timeout.get() < self.step_duration.get() {
+            // Point at whichever of the two was written; step_timeout if both.
+            let key = if key_line(text, ROLLOUT, 0, "step_timeout").is_some() {
+                "step_timeout"
+            } else {
+                "step_duration"
+            };
+            return Err(at(
+                key,
+                format!(
+                    "step_timeout ({}) is shorter than step_duration ({}), so no step could \
+                     pass; make step_timeout at least as long",
+                    humantime::format_duration(self.step_timeout.get()),
+                    humantime::format_duration(self.step_duration.get())
+                ),
+            ));
+        }
+        if self.min_requests == 0 {
+            return Err(at(
+                "min_requests",
+                "min_requests = 0 would let an empty window pass a step; set it to at least 1"
+                    .to_string(),
+            ));
+        }
+        if !self.shadow.is_zero() {
+            return Err(at(
+                "shadow",
+                "shadow traffic is not available yet; set shadow = \"0%\"".to_string(),
+            ));
+        }
+        for (index, guardrail) in self.guardrails.iter().enumerate() {
+            guardrail.check().map_err(|(key, message)| {
+                let offset = key_offset(text, GUARDRAILS, index, key);
+                let message = format!(
+                    "guardrail {} ({}): {message}",
+                    index + 1,
+                    guardrail.metric.name()
+                );
+                located(text, path, offset, message)
+            })?;
+        }
+        Ok(())
+    }
+
+    fn check_steps(&self) -> Result<(), String> {
+        let last = self.steps.last().ok_or_else(|| {
+            "steps is empty; write e.g. steps = [\"1%\", \"10%\", \"50%\", \"100%\"]".to_string()
+        })?;
+        let mut previous = Percent::ZERO;
+        for (index, &step) in self.steps.iter().enumerate() {
+            // The proxy splits traffic in basis points.
+            if !step.parts_per_million().is_multiple_of(100) {
+                return Err(format!(
+                    "step {} ({step}) is finer than the proxy can split traffic (0.01%); round it",
+                    index + 1
+                ));
+            }
+            if step <= previous {
+                return Err(format!(
+                    "canary steps must increase from above 0%: step {} ({step}) is not above \
+                     {previous}",
+                    index + 1
+                ));
+            }
+            previous = step;
+        }
+        if !last.is_full() {
+            return Err(format!(
+                "the last canary step is {last}; end the steps with \"100%\" so the candidate \
+                 takes all traffic"
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl GuardrailConfig {
+    /// The first problem, with the key it is at.
+    fn check(&self) -> Result<(), (&'static str, String)> {
+        let metric = self.metric.name();
+        if self.window.get().is_zero() {
+            return Err((
+                "window",
+                "window = \"0s\" measures nothing; give it one such as \"2m\"".to_string(),
+            ));
+        }
+        let foreign: &[(&'static str, bool, &str)] = &[
+            ("server", self.server.is_some(), "prometheus"),
+            ("query", self.query.is_some(), "prometheus"),
+            ("url", self.url.is_some(), "http"),
+            ("json_path", self.json_path.is_some(), "http"),
+        ];
+        for &(key, written, owner) in foreign {
+            if written && owner != metric {
+                return Err((
+                    key,
+                    format!("{key} belongs to {owner} guardrails; remove it from this one"),
+                ));
+            }
+        }
+        match self.metric {
+            GuardrailMetric::ErrorRate
+            | GuardrailMetric::ErrorRateVsStable
+            | GuardrailMetric::ShadowMismatchRate => {
+                if self.min.is_some() {
+                    return Err((
+                        "min",
+                        format!("{metric} takes only max, the highest rate that holds"),
+                    ));
+                }
+                match self.max {
+                    Some(GuardrailLimit::Percent(_)) => {}
+                    Some(other) => {
+                        return Err((
+                            "max",
+                            format!(
+                                "max = {other}, but {metric} is a rate; write a percentage \
+                                 such as max = \"1%\""
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err((
+                            "metric",
+                            format!("{metric} needs max, a percentage such as max = \"1%\""),
+                        ));
+                    }
+                }
+            }
+            GuardrailMetric::P99Latency => {
+                if self.min.is_some() {
+                    return Err((
+                        "min",
+                        format!("{metric} takes only max, the highest latency that holds"),
+                    ));
+                }
+                match self.max {
+                    Some(GuardrailLimit::Duration(_)) => {}
+                    Some(other) => {
+                        return Err((
+                            "max",
+                            format!(
+                                "max = {other}, but {metric} is a latency; write a duration \
+                                 such as max = \"1200ms\""
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err((
+                            "metric",
+                            format!("{metric} needs max, a duration such as max = \"1200ms\""),
+                        ));
+                    }
+                }
+            }
+            GuardrailMetric::Prometheus | GuardrailMetric::Http => {
+                let required: [(&'static str, &Option<String>, &str); 2] =
+                    if self.metric == GuardrailMetric::Prometheus {
+                        [
+                            ("server", &self.server, "\"http://127.0.0.1:9090\""),
+                            ("query", &self.query, "'sum(rate(orders_total[2m]))'"),
+                        ]
+                    } else {
+                        [
+                            ("url", &self.url, "\"http://127.0.0.1:8081/stats\""),
+                            ("json_path", &self.json_path, "\"$.success_rate\""),
+                        ]
+                    };
+                for (key, value, example) in required {
+                    if value.as_deref().is_none_or(|value| value.trim().is_empty()) {
+                        return Err((
+                            "metric",
+                            format!("{metric} needs {key}, e.g. {key} = {example}"),
+                        ));
+                    }
+                }
+                let mut numbers = [None, None];
+                for (slot, (key, limit)) in numbers
+                    .iter_mut()
+                    .zip([("min", self.min), ("max", self.max)])
+                {
+                    match limit {
+                        Some(GuardrailLimit::Number(number)) if number.is_finite() => {
+                            *slot = Some(number);
+                        }
+                        Some(other) => {
+                            return Err((
+                                key,
+                                format!(
+                                    "{key} = {other}, but a {metric} guardrail compares a plain \
+                                     number; write it without quotes, e.g. {key} = 0.95"
+                                ),
+                            ));
+                        }
+                        None => {}
+                    }
+                }
+                match numbers {
+                    [None, None] => {
+                        return Err((
+                            "metric",
+                            format!("{metric} needs min or max (or both), e.g. min = 0.95"),
+                        ));
+                    }
+                    [Some(min), Some(max)] if min > max => {
+                        return Err((
+                            "min",
+                            format!("min ({min}) is above max ({max}), so nothing could hold"),
+                        ));
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if matches!(
+            self.metric,
+            GuardrailMetric::ShadowMismatchRate
+                | GuardrailMetric::Prometheus
+                | GuardrailMetric::Http
+        ) {
+            return Err((
+                "metric",
+                format!(
+                    "{metric} guardrails are not available yet; use error_rate, p99_latency or \
+                     error_rate_vs_stable"
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Where `key = …` is written in the `occurrence`-th (0-based) table
+/// headed `header`, else where that table starts, else where `key` first
+/// appears at all. Positions after parsing are searched for because the
+/// parsed values no longer carry their spans; a line-based scan is enough
+/// for the way `baton.toml` is written.
+fn key_offset(text: &str, header: &str, occurrence: usize, key: &str) -> usize {
+    key_line(text, header, occurrence, key)
+        .or_else(|| table_start(text, header, occurrence))
+        .or_else(|| text.find(key))
+        .unwrap_or(0)
+}
+
+fn key_line(text: &str, header: &str, occurrence: usize, key: &str) -> Option<usize> {
+    let mut seen = 0;
+    let mut inside = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let start = offset;
+        offset += line.len();
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            if inside {
+                return None;
+            }
+            if table_header(trimmed) == header {
+                inside = seen == occurrence;
+                seen += 1;
+            }
+            continue;
+        }
+        let written = trimmed
+            .split_once('=')
+            .map(|(name, _)| name.trim().trim_matches('"'));
+        if inside && written == Some(key) {
+            return Some(start + (line.len() - trimmed.len()));
+        }
+    }
+    None
+}
+
+fn table_start(text: &str, header: &str, occurrence: usize) -> Option<usize> {
+    let mut offset = 0;
+    let mut seen = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') && table_header(trimmed) == header {
+            if seen == occurrence {
+                return Some(offset + (line.len() - trimmed.len()));
+            }
+            seen += 1;
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// `[[ rollout.guardrails ]]  # note` as `[[rollout.guardrails]]`.
+fn table_header(line: &str) -> String {
+    let code = line.split_once('#').map_or(line, |(code, _)| code);
+    code.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
 fn located(text: &str, path: &Path, offset: usize, message: String) -> ConfigError {
@@ -665,10 +1378,35 @@ singleton = false
 
     #[test]
     fn a_config_survives_the_wire() {
-        let config = parse(FULL).unwrap();
-        let json = serde_json::to_string(&config).unwrap();
-        let back: AppConfig = serde_json::from_str(&json).unwrap();
-        assert_eq!(back, config);
+        let with_rollout = format!("{FULL}{ROLLOUT}");
+        let mut with_limits = parse(BASE).unwrap();
+        // Built by hand: a file could not hold these guardrails yet, but a
+        // stored config may once it can.
+        with_limits.rollout.guardrails = vec![GuardrailConfig {
+            metric: GuardrailMetric::Prometheus,
+            max: Some(GuardrailLimit::Number(1.5)),
+            min: Some(GuardrailLimit::Number(0.95)),
+            window: DurationText(Duration::from_secs(90)),
+            server: Some("http://127.0.0.1:9090".to_string()),
+            query: Some("sum(rate(x[2m]))".to_string()),
+            url: None,
+            json_path: None,
+        }];
+        with_limits.rollout.shadow = percent("0.0001%");
+        for config in [
+            parse(FULL).unwrap(),
+            parse(&with_rollout).unwrap(),
+            with_limits,
+        ] {
+            let json = serde_json::to_string(&config).unwrap();
+            let back: AppConfig = serde_json::from_str(&json).unwrap();
+            assert_eq!(back, config, "{json}");
+        }
+        let json = serde_json::to_value(parse(&with_rollout).unwrap().rollout).unwrap();
+        assert_eq!(json["steps"][0], "1%");
+        assert_eq!(json["guardrails"][2]["max"], "0.5%");
+        assert_eq!(json["guardrails"][1]["max"], "1s 200ms");
+        assert_eq!(json["bake"], "5m");
     }
 
     #[test]
@@ -748,6 +1486,371 @@ singleton = false
         let bad = "[app]\nname = \"a\"\nroot = \"/r\"\n[web]\ncommand = \"x\"\n\
                    [[smoke]]\npath = \"/\"\nexpect_status = 42\n";
         assert_eq!(parse(bad).unwrap_err().line, 8);
+    }
+
+    const BASE: &str = "[app]\nname = \"a\"\nroot = \"/r\"\n[web]\ncommand = \"./s\"\n";
+
+    /// The `[rollout]` example of the docs, up to its external guardrails.
+    const ROLLOUT: &str = r#"
+[rollout]
+strategy = "canary"                    # "replace" (default), "blue-green", "canary"
+steps = ["1%", "10%", "50%", "100%"]   # canary weights
+step_duration = "2m"                   # time at a step before the next, if the guardrails hold
+step_timeout = "15m"                   # a step that cannot gather evidence this long aborts
+min_requests = 100                     # a window with fewer requests is "no evidence": wait, never pass
+bake = "5m"                            # guardrails keep watching after 100%
+sticky = true                          # a client stays on its version (cookie baton_version)
+override_header = true                 # X-Baton-Version: candidate|stable forces a version (testers)
+shadow = "0%"                          # mirror this share of requests to the candidate before live traffic
+shadow_duration = "1m"
+shadow_methods = ["GET", "HEAD"]
+
+[[rollout.guardrails]]                 # every guardrail must hold
+metric = "error_rate"                  # (5xx + connection failures) / requests, per version
+max = "1%"
+window = "2m"
+[[rollout.guardrails]]
+metric = "p99_latency"
+max = "1200ms"
+window = "3m"
+[[rollout.guardrails]]
+metric = "error_rate_vs_stable"        # candidate minus stable over the same window
+max = "0.5%"
+window = "2m"
+"#;
+
+    const PROMETHEUS: &str = r#"
+[[rollout.guardrails]]                 # a business or external metric (seed: "checkout drop > 5%")
+metric = "prometheus"
+server = "http://127.0.0.1:9090"
+query = 'sum(rate(checkout_completed_total[2m]))'
+min = 0.95                             # or max; compared each window
+window = "2m"
+"#;
+
+    const HTTP: &str = r#"
+[[rollout.guardrails]]
+metric = "http"                        # any JSON endpoint
+url = "http://127.0.0.1:8081/stats"
+json_path = "$.checkout_success_rate"
+min = 0.98
+window = "1m"
+"#;
+
+    const SMOKE: &str = r#"
+[[smoke]]                              # run against the candidate directly, before it sees live traffic
+method = "GET"                         # optional, with headers = {…} and body = "…"
+path = "/"
+expect_status = 200
+expect_body = "ok"                     # optional substring
+max_latency = "300ms"
+"#;
+
+    /// The 1-based line of the `nth` (0-based) line containing `needle`.
+    fn line_of(text: &str, needle: &str, nth: usize) -> usize {
+        text.lines()
+            .enumerate()
+            .filter(|(_, line)| line.contains(needle))
+            .nth(nth)
+            .map(|(index, _)| index + 1)
+            .unwrap()
+    }
+
+    fn percent(text: &str) -> Percent {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn the_documented_rollout_section_parses() {
+        let text = format!("{BASE}{ROLLOUT}{SMOKE}");
+        let rollout = parse(&text).unwrap().rollout;
+        assert_eq!(rollout.strategy, RolloutStrategy::Canary);
+        let steps: Vec<String> = rollout.steps.iter().map(Percent::to_string).collect();
+        assert_eq!(steps, ["1%", "10%", "50%", "100%"]);
+        assert_eq!(rollout.step_duration.get(), Duration::from_secs(120));
+        assert_eq!(rollout.step_timeout.get(), Duration::from_secs(900));
+        assert_eq!(rollout.min_requests, 100);
+        assert_eq!(
+            rollout.bake.map(DurationText::get),
+            Some(Duration::from_secs(300))
+        );
+        assert!(rollout.sticky && rollout.override_header);
+        assert!(rollout.shadow.is_zero());
+        assert_eq!(rollout.shadow_methods.len(), 2);
+        assert_eq!(rollout.guardrails.len(), 3);
+        let first = &rollout.guardrails[0];
+        assert_eq!(first.metric, GuardrailMetric::ErrorRate);
+        assert_eq!(first.max, Some(GuardrailLimit::Percent(percent("1%"))));
+        assert_eq!(first.window.get(), Duration::from_secs(120));
+        assert_eq!(
+            rollout.guardrails[1].max,
+            Some(GuardrailLimit::Duration(DurationText(
+                Duration::from_millis(1200)
+            )))
+        );
+        assert_eq!(
+            rollout.guardrails[2].max.map(|max| max.to_string()),
+            Some("\"0.5%\"".to_string())
+        );
+    }
+
+    #[test]
+    fn external_guardrails_are_refused_where_they_are_written() {
+        for (block, metric) in [(PROMETHEUS, "prometheus"), (HTTP, "http")] {
+            let text = format!("{BASE}{ROLLOUT}{block}{SMOKE}");
+            let error = parse(&text).unwrap_err();
+            let line = line_of(&text, &format!("metric = \"{metric}\""), 0);
+            assert_eq!((error.line, error.column), (line, 1), "{error}");
+            assert_eq!(
+                error.message,
+                format!(
+                    "guardrail 4 ({metric}): {metric} guardrails are not available yet; use \
+                     error_rate, p99_latency or error_rate_vs_stable"
+                )
+            );
+        }
+        let text = format!(
+            "{BASE}[[rollout.guardrails]]\nmetric = \"shadow_mismatch_rate\"\nmax = \"1%\"\n\
+             window = \"1m\"\n"
+        );
+        let error = parse(&text).unwrap_err();
+        assert_eq!(error.line, 7, "{error}");
+        assert!(error.message.contains("not available yet"), "{error}");
+    }
+
+    #[test]
+    fn rollout_defaults_keep_a_plain_deploy_as_it_was() {
+        let rollout = parse(BASE).unwrap().rollout;
+        assert_eq!(rollout, RolloutSection::default());
+        assert_eq!(rollout.strategy, RolloutStrategy::Replace);
+        let steps: Vec<u32> = rollout
+            .steps
+            .iter()
+            .map(|s| s.parts_per_million())
+            .collect();
+        assert_eq!(steps, [10_000, 100_000, 500_000, 1_000_000]);
+        assert_eq!(rollout.step_duration.get(), Duration::from_secs(120));
+        assert_eq!(rollout.step_timeout.get(), Duration::from_secs(900));
+        assert_eq!(rollout.min_requests, 100);
+        assert_eq!(rollout.bake, None);
+        assert_eq!(rollout.bake_for(RolloutStrategy::Replace), Duration::ZERO);
+        assert_eq!(
+            rollout.bake_for(RolloutStrategy::Canary),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            rollout.bake_for(RolloutStrategy::BlueGreen),
+            Duration::from_secs(300)
+        );
+        assert!(rollout.sticky && rollout.override_header);
+        assert_eq!(rollout.shadow, Percent::ZERO);
+        assert_eq!(rollout.shadow_duration.get(), Duration::from_secs(60));
+        let methods: Vec<&str> = rollout
+            .shadow_methods
+            .iter()
+            .map(HttpMethod::as_str)
+            .collect();
+        assert_eq!(methods, ["GET", "HEAD"]);
+        assert!(rollout.guardrails.is_empty());
+
+        let set = parse(&format!("{BASE}[rollout]\nbake = \"30s\"\n")).unwrap();
+        assert_eq!(
+            set.rollout.bake_for(RolloutStrategy::Replace),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn rollout_errors_point_at_the_key() {
+        // (the lines after BASE, the key whose line the error is on, what it says)
+        let cases: &[(&str, &str, &str)] = &[
+            (
+                "[rollout]\nstrategy = \"canary\"\nsteps = [\"10%\", \"5%\", \"100%\"]\n",
+                "steps",
+                "step 2 (5%) is not above 10%",
+            ),
+            (
+                "[rollout]\nsteps = [\"1%\", \"50%\"]\n",
+                "steps",
+                "the last canary step is 50%",
+            ),
+            ("[rollout]\nsteps = []\n", "steps", "steps is empty"),
+            (
+                "[rollout]\nsteps = [\"0%\", \"100%\"]\n",
+                "steps",
+                "step 1 (0%) is not above 0%",
+            ),
+            (
+                "[rollout]\nsteps = [\"0.005%\", \"100%\"]\n",
+                "steps",
+                "finer than the proxy can split",
+            ),
+            (
+                "[rollout]\nstep_duration = \"5m\"\nstep_timeout = \"1m\"\n",
+                "step_timeout",
+                "step_timeout (1m) is shorter than step_duration (5m)",
+            ),
+            (
+                "[rollout]\nstep_duration = \"20m\"\n",
+                "step_duration",
+                "is shorter than step_duration (20m)",
+            ),
+            (
+                "[rollout]\nmin_requests = 0\n",
+                "min_requests",
+                "min_requests = 0",
+            ),
+            (
+                "[rollout]\nshadow_duration = \"1m\"\nshadow = \"5%\"\n",
+                "shadow =",
+                "shadow traffic is not available yet; set shadow = \"0%\"",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate\"\nmax = \"1%\"\nwindow = \"1m\"\n\
+                 [[rollout.guardrails]]\nmetric = \"p99_latency\"\nmax = \"2%\"\nwindow = \"1m\"\n",
+                "max = \"2%\"",
+                "guardrail 2 (p99_latency): max = \"2%\", but p99_latency is a latency",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate\"\nwindow = \"1m\"\nmax = \"300ms\"\n",
+                "max",
+                "max = \"300ms\", but error_rate is a rate",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate_vs_stable\"\nmax = 0.5\nwindow = \"1m\"\n",
+                "max",
+                "but error_rate_vs_stable is a rate; write a percentage",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate\"\nmin = \"1%\"\nmax = \"2%\"\nwindow = \"1m\"\n",
+                "min",
+                "error_rate takes only max",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate\"\nwindow = \"1m\"\n",
+                "metric",
+                "error_rate needs max",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate\"\nmax = \"1%\"\nwindow = \"0s\"\n",
+                "window",
+                "window = \"0s\" measures nothing",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate\"\nmax = \"1%\"\nwindow = \"1m\"\n\
+                 query = \"up\"\n",
+                "query",
+                "query belongs to prometheus guardrails",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"prometheus\"\nserver = \"http://p:9090\"\n\
+                 min = 0.9\nwindow = \"1m\"\n",
+                "metric",
+                "prometheus needs query",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"prometheus\"\nserver = \"http://p:9090\"\n\
+                 query = \"up\"\nwindow = \"1m\"\nmax = \"5%\"\n",
+                "max",
+                "a prometheus guardrail compares a plain number",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"http\"\nurl = \"http://s/stats\"\n\
+                 json_path = \"$.ok\"\nwindow = \"1m\"\nmin = 2\nmax = 1\n",
+                "min",
+                "min (2) is above max (1)",
+            ),
+        ];
+        for &(lines, key, message) in cases {
+            let text = format!("{BASE}{lines}");
+            let error = parse(&text).unwrap_err();
+            let line = line_of(&text, key, 0);
+            assert_eq!(error.line, line, "{lines}: {error}");
+            assert!(error.message.contains(message), "{lines}: {error}");
+        }
+    }
+
+    #[test]
+    fn rollout_values_are_refused_while_read() {
+        let cases: &[(&str, usize, &str)] = &[
+            ("[rollout]\nstrategy = \"big-bang\"\n", 7, "blue-green"),
+            (
+                "[rollout]\nshadow = \"half\"\n",
+                7,
+                "not a valid percentage",
+            ),
+            (
+                "[rollout]\nsteps = [\"1%\", \"150%\"]\n",
+                7,
+                "more than 100%",
+            ),
+            (
+                "[rollout]\nshadow_methods = [\"G T\"]\n",
+                7,
+                "not an HTTP method",
+            ),
+            (
+                "[rollout]\nstep_duration = \"later\"\n",
+                7,
+                "not a duration",
+            ),
+            ("[rollout]\nstrateg = \"canary\"\n", 7, "strateg"),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate\"\nmax = \"often\"\nwindow = \"1m\"\n",
+                8,
+                "neither a percentage",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"errors\"\nmax = \"1%\"\nwindow = \"1m\"\n",
+                7,
+                "p99_latency",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"error_rate\"\nmax = \"1%\"\nwndow = \"1m\"\n",
+                9,
+                "wndow",
+            ),
+        ];
+        for &(lines, line, message) in cases {
+            let error = parse(&format!("{BASE}{lines}")).unwrap_err();
+            assert_eq!(error.line, line, "{lines}: {error}");
+            assert!(error.message.contains(message), "{lines}: {error}");
+        }
+    }
+
+    #[test]
+    fn percentages_read_and_write_exactly() {
+        for (text, ppm, written) in [
+            ("1%", 10_000, "1%"),
+            ("0.5%", 5_000, "0.5%"),
+            ("0.0001%", 1, "0.0001%"),
+            (" 12.30 %", 123_000, "12.3%"),
+            ("100%", 1_000_000, "100%"),
+            ("0%", 0, "0%"),
+        ] {
+            let percent = percent(text);
+            assert_eq!(percent.parts_per_million(), ppm, "{text}");
+            assert_eq!(percent.to_string(), written, "{text}");
+        }
+        for (text, problem) in [
+            ("1", "write a percentage"),
+            (".5%", "write a percentage"),
+            ("-1%", "negative"),
+            ("100.0001%", "more than 100%"),
+            ("99999999999%", "more than 100%"),
+            ("0.00001%", "more than 4 decimal places"),
+        ] {
+            let error = text.parse::<Percent>().unwrap_err();
+            assert!(error.contains(problem), "{text}: {error}");
+        }
+    }
+
+    #[test]
+    fn strategies_parse_by_name() {
+        assert_eq!("blue-green".parse(), Ok(RolloutStrategy::BlueGreen));
+        assert_eq!(" canary".parse(), Ok(RolloutStrategy::Canary));
+        let error = "bluegreen".parse::<RolloutStrategy>().unwrap_err();
+        assert!(error.contains("replace, blue-green or canary"), "{error}");
     }
 
     #[test]

@@ -15,8 +15,9 @@ mod error;
 mod routes;
 
 pub use app_config::{
-    AppConfig, AppName, AppSection, BuildSection, ConfigError, DurationText, HooksSection,
-    HttpMethod, RelativePath, SmokeCheck, StopSignal, UrlPath, WebSection, WorkerSection,
+    AppConfig, AppName, AppSection, BuildSection, ConfigError, DurationText, GuardrailConfig,
+    GuardrailLimit, GuardrailMetric, HooksSection, HttpMethod, Percent, RelativePath,
+    RolloutSection, RolloutStrategy, SmokeCheck, StopSignal, UrlPath, WebSection, WorkerSection,
 };
 pub use apps::{
     AppInfo, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport, DeployRequest, DeploySource,

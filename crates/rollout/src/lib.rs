@@ -18,6 +18,7 @@ mod observations;
 mod outcome;
 mod percent;
 mod pipeline;
+mod plan_from_config;
 mod progress;
 mod ratio;
 mod reading;
