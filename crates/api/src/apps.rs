@@ -42,6 +42,32 @@ pub struct DeployRequest {
     pub source: DeploySource,
     /// Who asked (recorded in history).
     pub user: String,
+    /// `--strategy`: overrides `[rollout] strategy` for this deploy.
+    #[serde(default)]
+    pub strategy: Option<String>,
+}
+
+/// An operator's word to a running rollout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RolloutCommand {
+    /// Skip the remaining steps.
+    Promote,
+    /// All traffic to stable now; the candidate drains and stops.
+    Abort,
+    /// Freeze at the current weight (guardrails still roll back).
+    Pause,
+    /// Go on from a pause.
+    Resume,
+}
+
+/// `POST /v1/apps/{app}/rollout`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RolloutRequest {
+    /// What to do.
+    pub command: RolloutCommand,
+    /// Who asked.
+    pub user: String,
 }
 
 /// `baton rollback`.

@@ -13,7 +13,8 @@ use tokio::net::UnixStream;
 
 use crate::{
     ApiError, AppInfo, DaemonInfo, DeployEvent, DeployOutcome, DeployRequest, DeployRoute,
-    ErrorBody, HistoryEntry, PauseRequest, ProcessInfo, ReleaseInfo, RollbackRequest, RouteInfo,
+    ErrorBody, HistoryEntry, PauseRequest, ProcessInfo, ReleaseInfo, RollbackRequest,
+    RolloutRequest, RouteInfo,
 };
 
 /// Talks to a running daemon through its control socket.
@@ -108,6 +109,16 @@ impl Client {
     ) -> Result<DeployEvent, ApiError> {
         let path = format!("/v1/apps/{}/rollbacks", checked_name(app)?);
         self.stream(&path, request, on_event).await
+    }
+
+    /// Tells `app`'s running rollout to promote, abort, pause or resume.
+    pub async fn rollout_command(
+        &self,
+        app: &str,
+        request: &RolloutRequest,
+    ) -> Result<AppInfo, ApiError> {
+        let path = format!("/v1/apps/{}/rollout", checked_name(app)?);
+        self.call(Method::POST, &path, Some(request)).await
     }
 
     /// An app's releases on disk.

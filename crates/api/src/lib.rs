@@ -21,7 +21,8 @@ pub use app_config::{
 };
 pub use apps::{
     AppInfo, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport, DeployRequest, DeploySource,
-    HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, StageTiming,
+    HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand, RolloutRequest,
+    StageTiming,
 };
 pub use baton_telemetry::WindowSnapshot;
 pub use client::{Client, check_service_name, is_host_name};

@@ -59,6 +59,9 @@ pub struct DeployArgs {
         default_value = "HEAD"
     )]
     pub reference: String,
+    /// How traffic moves to the new version, overriding `[rollout] strategy`
+    #[arg(long, value_parser = ["replace", "blue-green", "canary"])]
+    pub strategy: Option<String>,
     /// Print the events as JSON lines
     #[arg(long)]
     pub json: bool,
@@ -155,6 +158,43 @@ pub async fn resume(args: ListArgs, client: Client) -> anyhow::Result<ExitCode> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// `baton rollout pause|resume`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RolloutAction {
+    /// Freeze the running rollout at its weight (guardrails still roll back)
+    Pause(ListArgs),
+    /// Go on from a pause; the step's timer starts again
+    Resume(ListArgs),
+}
+
+/// Runs `baton promote`, `baton abort` and `baton rollout pause|resume`:
+/// a word to the app's running rollout; the deploy's own output shows
+/// what it did.
+pub async fn rollout_command(
+    args: ListArgs,
+    command: baton_api::RolloutCommand,
+    client: Client,
+) -> anyhow::Result<ExitCode> {
+    let app = args.selector.name()?;
+    let request = baton_api::RolloutRequest {
+        command,
+        user: user_name(),
+    };
+    let info = client.rollout_command(&app, &request).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&info)?);
+    } else {
+        let word = match command {
+            baton_api::RolloutCommand::Promote => "promote",
+            baton_api::RolloutCommand::Abort => "abort",
+            baton_api::RolloutCommand::Pause => "pause",
+            baton_api::RolloutCommand::Resume => "resume",
+        };
+        println!("{app}: {word} sent to the running rollout");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 /// A progress line is printed when a stage runs longer than this.
 const PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -197,6 +237,7 @@ pub async fn deploy(args: DeployArgs, client: Client) -> anyhow::Result<ExitCode
         config,
         source,
         user: user_name(),
+        strategy: args.strategy.clone(),
     };
     let client_task = {
         let (sender, events) = mpsc::unbounded_channel();

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use baton_api::RolloutCommand;
 use clap::{Parser, Subcommand};
 
 use crate::{app_command, daemon_command, demo_command, probe_command, route_command};
@@ -40,6 +41,13 @@ pub enum Command {
     Ps(app_command::ListArgs),
     /// Show (and follow) an app's process output
     Logs(app_command::LogsArgs),
+    /// Skip the running rollout's remaining steps
+    Promote(app_command::ListArgs),
+    /// Send all traffic back to stable now and stop the candidate
+    Abort(app_command::ListArgs),
+    /// Pause or resume the running rollout
+    #[command(subcommand)]
+    Rollout(app_command::RolloutAction),
     /// Hold an app's new requests at the front door (short maintenance, no errors)
     Pause(app_command::PauseArgs),
     /// Let an app's held and new requests through again
@@ -85,6 +93,25 @@ impl Cli {
             }
             Command::Ps(args) => app_command::ps(args, client(self.socket, &state_dir)).await,
             Command::Logs(args) => app_command::logs(args, client(self.socket, &state_dir)).await,
+            Command::Promote(args) => {
+                let client = client(self.socket, &state_dir);
+                app_command::rollout_command(args, RolloutCommand::Promote, client).await
+            }
+            Command::Abort(args) => {
+                let client = client(self.socket, &state_dir);
+                app_command::rollout_command(args, RolloutCommand::Abort, client).await
+            }
+            Command::Rollout(action) => {
+                let client = client(self.socket, &state_dir);
+                match action {
+                    app_command::RolloutAction::Pause(args) => {
+                        app_command::rollout_command(args, RolloutCommand::Pause, client).await
+                    }
+                    app_command::RolloutAction::Resume(args) => {
+                        app_command::rollout_command(args, RolloutCommand::Resume, client).await
+                    }
+                }
+            }
             Command::Pause(args) => app_command::pause(args, client(self.socket, &state_dir)).await,
             Command::Resume(args) => {
                 app_command::resume(args, client(self.socket, &state_dir)).await

@@ -376,6 +376,7 @@ impl Sandbox {
                 path: source.to_path_buf(),
             },
             user: USER.to_string(),
+            strategy: None,
         };
         let run = self.client.deploy(&request, |event| {
             // The failure is reported once, by the caller.

@@ -8,10 +8,10 @@ use std::time::SystemTime;
 
 use baton_api::{
     AppConfig, AppInfo, DeployEvent, DeployKind, DeployOutcomeKind, DeployRequest, HistoryEntry,
-    ProcessInfo, ReleaseInfo, RollbackRequest,
+    ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand,
 };
 use baton_release::AppRoot;
-use baton_rollout::{DeployPlan, RollbackPlan};
+use baton_rollout::{Command, DeployPlan, RollbackPlan, RolloutPlan, Strategy};
 use baton_state::{AppRecord, DeployRecord};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -21,6 +21,7 @@ use crate::app_run::AppRun;
 use crate::deploy_log::DeployLog;
 use crate::process_spec;
 use crate::process_table::unix_ms;
+use crate::rollout_controller::SplitOptions;
 
 /// Why an app command was refused; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +52,8 @@ struct Running {
 pub struct AppManager {
     host: Arc<AppHost>,
     running: Mutex<HashMap<String, Running>>,
+    /// The command channel of each app's running progressive rollout.
+    controls: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
 }
 
 /// Releases an app's deploy lock when the run ends, however it ends.
@@ -72,6 +75,7 @@ impl AppManager {
         Arc::new(AppManager {
             host,
             running: Mutex::new(HashMap::new()),
+            controls: Mutex::new(HashMap::new()),
         })
     }
 
@@ -138,6 +142,7 @@ impl AppManager {
         };
         let (sender, events) = mpsc::unbounded_channel();
         let log = Arc::new(DeployLog::new(&self.deploy_log(&app, guard.id()), sender));
+        let progressive = plan_of(&config, request.strategy.as_deref())?;
         let run = AppRun::new(
             Arc::clone(&self.host),
             config.clone(),
@@ -146,9 +151,18 @@ impl AppManager {
             source,
             process_spec::run_marker(&app, guard.id()),
         );
+        let run = match progressive {
+            Some((rollout, split)) => {
+                let (control, commands) = mpsc::unbounded_channel();
+                lock(&self.controls).insert(app.clone(), control);
+                run.with_rollout(rollout, split, commands)
+            }
+            None => run,
+        };
         let manager = Arc::clone(self);
         tokio::spawn(async move {
             let result = baton_rollout::deploy(&run, &plan, &*log).await;
+            lock(&manager.controls).remove(&run_app(&run));
             let release = lock(&run.staged_release)
                 .as_ref()
                 .map(|(id, _)| id.clone())
@@ -376,6 +390,25 @@ impl AppManager {
             .and_then(|entry| entry.previous_release))
     }
 
+    /// Passes an operator's command to `app`'s running rollout.
+    pub fn rollout_command(&self, app: &str, command: RolloutCommand) -> Result<(), AppError> {
+        let controls = lock(&self.controls);
+        let Some(control) = controls.get(app) else {
+            return Err(AppError::NotFound(format!(
+                "{app} has no progressive rollout running; `baton history --app {app}` shows how the last deploy ended"
+            )));
+        };
+        let command = match command {
+            RolloutCommand::Promote => Command::Promote,
+            RolloutCommand::Abort => Command::Abort,
+            RolloutCommand::Pause => Command::Pause,
+            RolloutCommand::Resume => Command::Resume,
+        };
+        control
+            .send(command)
+            .map_err(|_| AppError::NotFound(format!("{app}'s rollout has just ended")))
+    }
+
     /// Every app.
     pub async fn apps(&self) -> Result<Vec<AppInfo>, AppError> {
         let records = self
@@ -478,6 +511,28 @@ fn new_record(app: &str, user: &str) -> DeployRecord {
         reason: None,
         stages_json: "[]".to_string(),
     }
+}
+
+/// The progressive rollout a deploy runs, if its config (or `--strategy`)
+/// asks for more than one swap.
+fn plan_of(
+    config: &AppConfig,
+    strategy: Option<&str>,
+) -> Result<Option<(RolloutPlan, SplitOptions)>, AppError> {
+    let plan = RolloutPlan::from_config(&config.rollout, strategy).map_err(AppError::Invalid)?;
+    let one_swap = matches!(plan.strategy, Strategy::Replace) && plan.bake.is_zero();
+    if one_swap {
+        return Ok(None);
+    }
+    let split = SplitOptions {
+        sticky: config.rollout.sticky,
+        override_header: config.rollout.override_header,
+    };
+    Ok(Some((plan, split)))
+}
+
+fn run_app(run: &AppRun) -> String {
+    run.app_name().to_string()
 }
 
 fn history_entry(record: DeployRecord) -> HistoryEntry {

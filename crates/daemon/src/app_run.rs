@@ -6,7 +6,7 @@ use std::time::{Duration, SystemTime};
 
 use baton_api::{AppConfig, DeployEvent, DeployRoute, DeploySource};
 use baton_release::{AppRoot, ReleaseMeta, Source};
-use baton_rollout::{Booted, Effects, EventSink, Hook, StepError, Switched};
+use baton_rollout::{Booted, Command, Effects, EventSink, Hook, RolloutPlan, StepError, Switched};
 use baton_state::{ProcessRecord, ReleaseRecord};
 use tokio::time::Instant;
 
@@ -14,6 +14,7 @@ use crate::app_host::{AppHost, blocking};
 use crate::deploy_log::DeployLog;
 use crate::process_spec::{self, Slot, WEB};
 use crate::process_table::{Entry, unix_ms};
+use crate::rollout_controller::{self, SplitOptions};
 use crate::route_manager::StagedRoute;
 
 /// Unexpected exits of one new process that count as a crash loop.
@@ -25,6 +26,13 @@ const WORKER_SETTLE: Duration = Duration::from_secs(2);
 
 /// Lines of a process's output shown when it fails.
 const TAIL_LINES: usize = 20;
+
+/// A progressive rollout's inputs.
+struct Progressive {
+    plan: RolloutPlan,
+    split: SplitOptions,
+    commands: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Command>>,
+}
 
 /// The effects of one run.
 pub struct AppRun {
@@ -41,6 +49,9 @@ pub struct AppRun {
     /// Carried by build steps and hooks, so a restart after a crash finds
     /// and stops the ones this run left.
     run_marker: String,
+    /// A progressive rollout's plan, its split options and the operator's
+    /// commands; `None` switches in one swap.
+    rollout: Option<Progressive>,
     /// The release this run staged, once it has one.
     pub staged_release: Mutex<Option<(String, String)>>,
     staged_route: tokio::sync::Mutex<Option<StagedRoute>>,
@@ -65,11 +76,32 @@ impl AppRun {
             run_marker,
             staged_release: Mutex::new(None),
             staged_route: tokio::sync::Mutex::new(None),
+            rollout: None,
         }
+    }
+
+    /// Moves traffic to the new release progressively, by `plan`.
+    pub fn with_rollout(
+        mut self,
+        plan: RolloutPlan,
+        split: SplitOptions,
+        commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+    ) -> Self {
+        self.rollout = Some(Progressive {
+            plan,
+            split,
+            commands: tokio::sync::Mutex::new(commands),
+        });
+        self
     }
 
     fn app(&self) -> &str {
         self.config.name()
+    }
+
+    /// The app this run deploys.
+    pub fn app_name(&self) -> &str {
+        self.app()
     }
 
     fn root(&self) -> AppRoot {
@@ -386,6 +418,30 @@ impl Effects for AppRun {
                 self.stage_route(&config, release, &web, true).await?
             }
         };
+        // A progressive rollout needs a stable version to split with; a
+        // first deploy has none and takes the traffic in one swap.
+        let has_stable = self
+            .host
+            .routes
+            .list()
+            .iter()
+            .any(|route| route.service == self.app());
+        if let Some(progressive) = &self.rollout
+            && has_stable
+        {
+            let mut commands = progressive.commands.lock().await;
+            return rollout_controller::run(
+                &self.host.routes,
+                self.app(),
+                staged,
+                &progressive.plan,
+                progressive.split,
+                &mut commands,
+                &*self.log,
+            )
+            .await
+            .map_err(StepError::new);
+        }
         let outcome = self
             .host
             .routes

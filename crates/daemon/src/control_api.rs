@@ -11,6 +11,7 @@ use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use baton_api::{
     DaemonInfo, DeployEvent, DeployRequest, DeployRoute, ErrorBody, PauseRequest, RollbackRequest,
+    RolloutRequest,
 };
 use tokio::sync::mpsc;
 
@@ -44,6 +45,7 @@ pub fn router(state: Arc<ControlState>) -> Router {
         .route("/v1/apps/{app}", get(show_app))
         .route("/v1/apps/{app}/deploys", post(deploy_app))
         .route("/v1/apps/{app}/rollbacks", post(rollback_app))
+        .route("/v1/apps/{app}/rollout", post(command_rollout))
         .route("/v1/apps/{app}/releases", get(list_releases))
         .route("/v1/apps/{app}/history", get(list_history))
         .route("/v1/processes", get(list_processes))
@@ -163,6 +165,18 @@ async fn rollback_app(
 ) -> Response {
     match state.apps.rollback(&app, request).await {
         Ok(events) => event_stream(events),
+        Err(error) => app_answer::<()>(Err(error)),
+    }
+}
+
+async fn command_rollout(
+    State(state): State<Arc<ControlState>>,
+    Path(app): Path<String>,
+    Json(request): Json<RolloutRequest>,
+) -> Response {
+    tracing::info!(app, command = ?request.command, user = request.user, "Rollout command");
+    match state.apps.rollout_command(&app, request.command) {
+        Ok(()) => app_answer(state.apps.app(&app).await),
         Err(error) => app_answer::<()>(Err(error)),
     }
 }

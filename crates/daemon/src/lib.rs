@@ -24,6 +24,7 @@ mod error;
 mod listeners;
 mod process_spec;
 mod process_table;
+mod rollout_controller;
 mod route_manager;
 mod smoke_check;
 

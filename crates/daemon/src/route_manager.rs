@@ -18,9 +18,6 @@ use baton_proxy::{
 use baton_state::{PauseRecord, ServiceOptions, ServiceRecord, Store, VersionRecord};
 use tokio::time::Instant;
 
-// Canaries are driven by the progressive-delivery controller, which no
-// command starts yet; the primitives are tested on their own meanwhile.
-#[allow(dead_code)]
 mod canary;
 
 /// Why a route change was refused or failed; the running routes are unchanged.
@@ -106,7 +103,6 @@ pub struct RouteManager {
     store: Arc<Store>,
     busy: Mutex<HashSet<String>>,
     /// Candidates beside a stable version, by service (see `canary`).
-    #[allow(dead_code)]
     canaries: Mutex<std::collections::HashMap<String, canary::Canary>>,
 }
 

@@ -40,12 +40,16 @@ impl Totals {
         if self.requests == 0 {
             return 0.0;
         }
-        let errors = self
-            .status_5xx
+        self.errors() as f64 / self.requests as f64
+    }
+
+    /// Requests that failed on the upstream's side: 5xx responses, connect
+    /// failures, timeouts and upstream errors.
+    pub fn errors(&self) -> u64 {
+        self.status_5xx
             .saturating_add(self.connect_failures)
             .saturating_add(self.timeouts)
-            .saturating_add(self.upstream_errors);
-        errors as f64 / self.requests as f64
+            .saturating_add(self.upstream_errors)
     }
 }
 

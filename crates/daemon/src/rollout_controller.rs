@@ -1,0 +1,170 @@
+//! Drives a progressive rollout: asks the pure decision core what to do
+//! every tick, from the proxy's own per-version numbers, and does it with
+//! the route manager's canary primitives. Every decision that changes
+//! something is reported with its reason and evidence.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use baton_api::DeployEvent;
+use baton_proxy::Version;
+use baton_rollout::{
+    Action, Command, EventSink, Metric, Observations, Outcome, Reading, RolloutPlan, Switched,
+    WindowCounts, decide, start,
+};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::route_manager::{RouteManager, StagedRoute};
+
+/// How often the guardrails are judged: a breach sends the traffic back
+/// within about this long of being observable.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How the split treats clients while the rollout runs.
+#[derive(Clone, Copy, Debug)]
+pub struct SplitOptions {
+    /// A client stays on the version it first got (cookie `baton_version`).
+    pub sticky: bool,
+    /// `X-Baton-Version: candidate|stable` forces a version.
+    pub override_header: bool,
+}
+
+/// Runs the rollout of `staged` beside `app`'s stable version until it is
+/// promoted (the candidate becomes stable; the old version drained) or
+/// rolled back (all traffic back on stable; the candidate drained), which
+/// is an error carrying the reason and the evidence.
+pub async fn run(
+    routes: &RouteManager,
+    app: &str,
+    staged: StagedRoute,
+    plan: &RolloutPlan,
+    split: SplitOptions,
+    commands: &mut mpsc::UnboundedReceiver<Command>,
+    log: &dyn EventSink,
+) -> Result<Switched, String> {
+    let started = Instant::now();
+    let first = start(plan, Duration::ZERO).map_err(|error| error.to_string())?;
+    let weight = first.next.live_weight().basis_points();
+    routes
+        .start_canary(
+            staged,
+            u32::from(weight),
+            split.sticky,
+            split.override_header,
+        )
+        .await
+        .map_err(|error| error.to_string())?;
+    report(log, &first.reason);
+    let Some((stable, candidate)) = routes.canary_versions(app) else {
+        return Err(format!("the canary of {app} vanished from the route"));
+    };
+    let mut state = first.next;
+    let mut phase_since = state.since();
+    let mut phase_base = candidate_requests(&candidate);
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let command = tokio::select! {
+            _ = ticker.tick() => None,
+            command = commands.recv() => command,
+        };
+        let now = started.elapsed();
+        let observations = Observations {
+            readings: readings(plan, &stable, &candidate),
+            phase_requests: candidate_requests(&candidate).saturating_sub(phase_base),
+            command,
+        };
+        let decision = decide(plan, &state, &observations, now);
+        if decision.action != Action::Hold || command.is_some() {
+            report(log, &decision.reason);
+        }
+        match decision.action {
+            Action::Hold => {}
+            Action::SetWeight(weight) | Action::StopShadow { live: weight } => {
+                routes.set_canary_weight(app, u32::from(weight.basis_points()));
+            }
+            // Shadow traffic is refused when the config is read.
+            Action::StartShadow(_) => {}
+            Action::Promote => {
+                let outcome = routes
+                    .promote_canary(app)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                return Ok(Switched {
+                    drain_ms: outcome.drain_ms,
+                    requests_cut: outcome.requests_cut_at_drain_timeout,
+                    upgraded_closed: outcome.upgraded_connections_closed,
+                });
+            }
+            Action::RollBack => {
+                let _ = routes.abort_canary(app).await;
+                let evidence: Vec<String> = decision
+                    .verdicts
+                    .iter()
+                    .map(|verdict| format!("  {verdict}"))
+                    .collect();
+                let headline = match decision.next.outcome() {
+                    Some(Outcome::Aborted) => "the rollout was aborted".to_string(),
+                    _ => "the rollout was rolled back".to_string(),
+                };
+                return Err(format!(
+                    "{headline}: {}; all traffic is back on {}.\n{}",
+                    decision.reason,
+                    stable.label(),
+                    evidence.join("\n")
+                ));
+            }
+        }
+        state = decision.next;
+        if state.since() != phase_since {
+            phase_since = state.since();
+            phase_base = candidate_requests(&candidate);
+        }
+    }
+}
+
+fn report(log: &dyn EventSink, reason: &str) {
+    log.emit(DeployEvent::Output {
+        stage: "rollout".to_string(),
+        line: reason.to_string(),
+    });
+}
+
+/// Live requests the candidate finished so far.
+fn candidate_requests(candidate: &Version) -> u64 {
+    candidate
+        .stats()
+        .snapshot(Instant::now().into_std(), Duration::from_secs(600))
+        .counts
+        .requests
+}
+
+/// One reading per guardrail, in plan order, over its own window.
+fn readings(plan: &RolloutPlan, stable: &Arc<Version>, candidate: &Arc<Version>) -> Vec<Reading> {
+    let now = Instant::now().into_std();
+    plan.guardrails
+        .iter()
+        .map(|guardrail| match guardrail.metric {
+            Metric::ErrorRate { .. }
+            | Metric::P99Latency { .. }
+            | Metric::ErrorRateVsStable { .. } => Reading::Traffic {
+                candidate: counts(candidate, now, guardrail.window),
+                stable: counts(stable, now, guardrail.window),
+            },
+            // Refused when the config is read: never evidence.
+            Metric::ShadowMismatchRate { .. } | Metric::External { .. } => Reading::External(None),
+        })
+        .collect()
+}
+
+fn counts(version: &Version, now: std::time::Instant, window: Duration) -> WindowCounts {
+    let snapshot = version.stats().snapshot(now, window);
+    let totals = snapshot.counts;
+    WindowCounts {
+        requests: totals.requests,
+        errors: totals.errors(),
+        p99: (totals.requests > 0)
+            .then(|| Duration::from_secs_f64(snapshot.p99_ms.max(0.0) / 1000.0)),
+    }
+}

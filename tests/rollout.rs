@@ -1,0 +1,177 @@
+//! End-to-end progressive rollouts of the demo app under load: a healthy
+//! canary goes through every step and is promoted; a candidate that fails
+//! 5% of its requests is rolled back by its error-rate guardrail while the
+//! clients it did not serve see no error; an operator's abort and promote
+//! reach a running rollout.
+
+mod support;
+
+use std::time::Duration;
+
+use anyhow::ensure;
+use baton_api::AppInfo;
+use baton_testkit::{AppSource, CommandOutput, Daemon, wait_until};
+
+use support::{Load, SOON, explain, get_once, join, spawn_baton};
+
+/// Short steps for tests: the same state machine, minutes made seconds.
+fn canary(app: &str, step_duration: &str, step_timeout: &str) -> anyhow::Result<AppSource> {
+    AppSource::builder(app, "v1")
+        .web_line("processes = 2")
+        .extra(&format!(
+            "[rollout]\nstrategy = \"canary\"\nsteps = [\"10%\", \"50%\", \"100%\"]\n\
+             step_duration = \"{step_duration}\"\nstep_timeout = \"{step_timeout}\"\n\
+             min_requests = 20\nbake = \"1s\"\n"
+        ))
+        .build()
+}
+
+fn deploy_args(app: &AppSource) -> Vec<String> {
+    vec![
+        "deploy".into(),
+        "--config".into(),
+        app.config_path().display().to_string(),
+    ]
+}
+
+async fn deploy(daemon: &Daemon, app: &AppSource) -> anyhow::Result<CommandOutput> {
+    let args = deploy_args(app);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    daemon.baton(&args).await
+}
+
+async fn serving(daemon: &Daemon) -> anyhow::Result<String> {
+    let reply = get_once(daemon.http_address(), "/").await?;
+    Ok(reply.version().unwrap_or_default().to_string())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_healthy_canary_goes_through_every_step_and_is_promoted() -> anyhow::Result<()> {
+    let app = canary("healthy", "1s", "60s")?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        // The first deploy has no stable version to split with: one swap.
+        deploy(&daemon, &app).await?.success()?;
+        let load = Load::start(daemon.http_address(), 8, "/");
+        load.wait_for_answers(100).await?;
+        app.set_version("v2")?;
+        let output = deploy(&daemon, &app).await?.success()?;
+        let tally = load.stop().await?;
+        tally.assert_no_failures()?;
+        for step in ["10%", "50%", "100%", "the candidate becomes stable"] {
+            ensure!(
+                output.stdout.contains(step),
+                "no {step:?} in:\n{}",
+                output.stdout
+            );
+        }
+        let versions = tally.versions();
+        ensure!(
+            versions.get("v1").is_some_and(|n| *n > 0)
+                && versions.get("v2").is_some_and(|n| *n > 0),
+            "both versions should have served during the canary: {versions:?}"
+        );
+        ensure!(serving(&daemon).await? == "v2");
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_candidate_failing_five_percent_is_rolled_back_by_its_guardrail() -> anyhow::Result<()> {
+    let app = canary("failing", "30s", "60s")?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?.success()?;
+        let load = Load::start(daemon.http_address(), 8, "/");
+        load.wait_for_answers(100).await?;
+        // The new release fails 5% of its requests to `/`.
+        let config = std::fs::read_to_string(app.config_path())?;
+        app.write_config(&config.replace("[web]\n", "[web]\nenv = { ERROR_RATE = \"0.05\" }\n"))?;
+        app.set_version("v2")?;
+        let output = deploy(&daemon, &app).await?;
+        let tally = load.stop().await?;
+        ensure!(
+            !output.status.success(),
+            "the failing candidate was promoted"
+        );
+        for expected in ["rolled back", "error rate", "all traffic is back on"] {
+            ensure!(
+                output.stderr.contains(expected),
+                "no {expected:?} in:\n{}",
+                output.stderr
+            );
+        }
+        ensure!(serving(&daemon).await? == "v1");
+        // Every failure came from the candidate: clients on stable saw none.
+        let failures = tally.failures.lock().map(|f| f.clone()).unwrap_or_default();
+        ensure!(
+            failures.iter().all(|failure| failure.contains("\"v2\"")),
+            "a failure did not come from the candidate: {failures:#?}"
+        );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
+/// Waits until the app's deploy is running, so a command reaches it.
+async fn wait_deploying(daemon: &Daemon, app: &str) -> anyhow::Result<()> {
+    wait_until(SOON, "the deploy to run", || async {
+        daemon
+            .client()
+            .app(app)
+            .await
+            .is_ok_and(|info: AppInfo| info.running_deploy.is_some())
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abort_and_promote_reach_a_running_rollout() -> anyhow::Result<()> {
+    let app = canary("commanded", "10m", "20m")?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?.success()?;
+        let load = Load::start(daemon.http_address(), 4, "/");
+        load.wait_for_answers(50).await?;
+
+        app.set_version("v2")?;
+        let aborted = spawn_baton(&daemon, &deploy_args(&app));
+        wait_deploying(&daemon, "commanded").await?;
+        daemon
+            .baton(&["abort", "--app", "commanded"])
+            .await?
+            .success()?;
+        let aborted = join(aborted, Duration::from_secs(60), "the aborted deploy").await??;
+        ensure!(!aborted.status.success(), "an aborted deploy succeeded");
+        ensure!(aborted.stderr.contains("aborted"), "{}", aborted.stderr);
+        ensure!(serving(&daemon).await? == "v1");
+
+        app.set_version("v3")?;
+        let promoted = spawn_baton(&daemon, &deploy_args(&app));
+        wait_deploying(&daemon, "commanded").await?;
+        daemon
+            .baton(&["promote", "--app", "commanded"])
+            .await?
+            .success()?;
+        // Ten-minute steps: only the promote command can end this soon.
+        let promoted = join(promoted, Duration::from_secs(60), "the promoted deploy").await??;
+        promoted.success()?;
+        ensure!(serving(&daemon).await? == "v3");
+
+        let tally = load.stop().await?;
+        tally.assert_no_failures()?;
+        let none = daemon.baton(&["abort", "--app", "commanded"]).await?;
+        ensure!(!none.status.success(), "abort without a rollout succeeded");
+        ensure!(
+            none.stderr.contains("no progressive rollout"),
+            "{}",
+            none.stderr
+        );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
