@@ -175,3 +175,39 @@ async fn abort_and_promote_reach_a_running_rollout() -> anyhow::Result<()> {
     .await;
     explain(outcome, &daemon)
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_blue_green_candidate_is_rolled_back_on_p99_during_its_bake() -> anyhow::Result<()> {
+    let app = AppSource::builder("slow", "v1")
+        .extra(
+            "[rollout]\nstrategy = \"blue-green\"\nmin_requests = 20\nbake = \"60s\"\n\n\
+             [[rollout.guardrails]]\nmetric = \"p99_latency\"\nmax = \"1200ms\"\nwindow = \"1m\"\n",
+        )
+        .build()?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?.success()?;
+        let load = Load::start(daemon.http_address(), 8, "/");
+        load.wait_for_answers(100).await?;
+        // Every request to the new release's `/` takes 1.5 s.
+        let config = std::fs::read_to_string(app.config_path())?;
+        app.write_config(&config.replace("[web]\n", "[web]\nenv = { SLOW_MS = \"1500\" }\n"))?;
+        app.set_version("v2")?;
+        let output = deploy(&daemon, &app).await?;
+        let tally = load.stop().await?;
+        ensure!(!output.status.success(), "the slow candidate was promoted");
+        for expected in ["rolled back", "p99 latency", "1200ms"] {
+            ensure!(
+                output.stderr.contains(expected),
+                "no {expected:?} in:\n{}",
+                output.stderr
+            );
+        }
+        ensure!(serving(&daemon).await? == "v1");
+        // Slow is not failed: the requests the candidate held finished.
+        tally.assert_no_failures()?;
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
