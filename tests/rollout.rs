@@ -110,6 +110,23 @@ async fn a_candidate_failing_five_percent_is_rolled_back_by_its_guardrail() -> a
             failures.iter().all(|failure| failure.contains("\"v2\"")),
             "a failure did not come from the candidate: {failures:#?}"
         );
+        // The run's record keeps every decision with its evidence.
+        let history = daemon.client().history("failing", 1).await?;
+        let id = history
+            .first()
+            .map(|run| run.id.to_string())
+            .unwrap_or_default();
+        let record = daemon
+            .baton(&["history", "--app", "failing", "--deploy", &id])
+            .await?
+            .success()?;
+        for expected in ["step 1 of 3 (10%)", "error rate", "requests)"] {
+            ensure!(
+                record.stdout.contains(expected),
+                "no {expected:?} in:\n{}",
+                record.stdout
+            );
+        }
         Ok(())
     }
     .await;

@@ -98,6 +98,9 @@ pub struct HistoryArgs {
     /// How many runs to show, newest first
     #[arg(short = 'n', long, default_value_t = 20)]
     pub limit: usize,
+    /// Show one run's every stage, output line and rollout decision
+    #[arg(long, value_name = "ID")]
+    pub deploy: Option<i64>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -407,6 +410,9 @@ pub async fn releases(args: ListArgs, client: Client) -> anyhow::Result<ExitCode
 
 /// Runs `baton history`.
 pub async fn history(args: HistoryArgs, client: Client) -> anyhow::Result<ExitCode> {
+    if let Some(id) = args.deploy {
+        return deploy_events(&args.selector.name()?, id, args.json, &client).await;
+    }
     let history = client.history(&args.selector.name()?, args.limit).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&history)?);
@@ -450,6 +456,39 @@ pub async fn history(args: HistoryArgs, client: Client) -> anyhow::Result<ExitCo
             entry.source,
             reason
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `baton history --deploy ID`: the run's events as they were streamed,
+/// from the log the daemon keeps of each run.
+async fn deploy_events(
+    app: &str,
+    id: i64,
+    json: bool,
+    client: &Client,
+) -> anyhow::Result<ExitCode> {
+    let state_dir = PathBuf::from(client.daemon_info().await?.state_dir);
+    let path = state_dir
+        .join("logs")
+        .join(app)
+        .join("deploys")
+        .join(format!("{id}.log"));
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no record of run {id} of {app} at {}; `baton history` lists the runs",
+            path.display()
+        )
+    })?;
+    for line in text.lines().filter(|line| !line.trim().is_empty()) {
+        if json {
+            println!("{line}");
+            continue;
+        }
+        match serde_json::from_str::<DeployEvent>(line) {
+            Ok(event) => print_event(&event),
+            Err(_) => println!("{line}"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
