@@ -13,16 +13,18 @@ pub struct DaemonInfo {
     pub state_dir: String,
     /// The control socket path.
     pub socket: String,
-    /// Public listeners, with the addresses actually bound (port 0 resolved).
+    /// Public listeners, and the admin listener if there is one, with the
+    /// addresses actually bound (port 0 resolved).
     pub listeners: Vec<ListenerInfo>,
     /// Seconds since the daemon started.
     pub uptime_seconds: u64,
 }
 
-/// One public listener.
+/// One listener.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ListenerInfo {
-    /// `http` or `https`.
+    /// `http` or `https` (the proxy), or `admin` (the authenticated admin
+    /// API of `baton daemon --admin`).
     pub protocol: String,
     /// The bound address, e.g. `127.0.0.1:8080`.
     pub address: String,

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use baton_daemon::DaemonConfig;
+use baton_daemon::{AdminConfig, AdminToken, AdminTokenError, DaemonConfig};
 use baton_proxy::Limits;
 
 use crate::duration_arg::{parse_duration, parse_size};
@@ -49,10 +49,23 @@ pub struct DaemonArgs {
     /// Largest request body for services that set none [default: unlimited]
     #[arg(long, value_parser = parse_size)]
     pub max_request_body: Option<u64>,
+    /// Authenticated HTTP admin API listener, e.g. 127.0.0.1:9443 [default: off]; needs a token
+    #[arg(long, value_name = "ADDR")]
+    pub admin: Option<SocketAddr>,
+    /// File holding the admin token (mode 0600) [default: $BATON_ADMIN_TOKEN]
+    #[arg(long, value_name = "PATH", requires = "admin")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// Runs the daemon in the foreground until SIGTERM or SIGINT.
 pub async fn run(args: DaemonArgs, state_dir: PathBuf) -> anyhow::Result<ExitCode> {
+    let admin = match args.admin {
+        Some(address) => Some(AdminConfig {
+            address,
+            token: admin_token(args.admin_token_file.as_deref())?,
+        }),
+        None => None,
+    };
     let config = DaemonConfig {
         state_dir,
         http: args.http,
@@ -71,7 +84,17 @@ pub async fn run(args: DaemonArgs, state_dir: PathBuf) -> anyhow::Result<ExitCod
         workers: args.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }),
+        admin,
     };
     baton_daemon::run(config).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The admin token from `--admin-token-file`, else from `$BATON_ADMIN_TOKEN`:
+/// a file named on the command line is the more deliberate choice.
+fn admin_token(file: Option<&std::path::Path>) -> Result<AdminToken, AdminTokenError> {
+    match file {
+        Some(path) => AdminToken::from_file(path),
+        None => AdminToken::from_env()?.ok_or(AdminTokenError::Missing),
+    }
 }

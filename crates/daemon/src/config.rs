@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use baton_proxy::Limits;
 
+use crate::admin_token::AdminToken;
+
 /// Everything `baton daemon` was told on its command line.
 #[derive(Clone, Debug)]
 pub struct DaemonConfig {
@@ -28,6 +30,17 @@ pub struct DaemonConfig {
     pub idle_grace: Duration,
     /// Proxy worker threads (one per core is right for most hosts).
     pub workers: usize,
+    /// The authenticated HTTP admin listener, if asked for.
+    pub admin: Option<AdminConfig>,
+}
+
+/// `baton daemon --admin ADDR` and its token.
+#[derive(Clone, Debug)]
+pub struct AdminConfig {
+    /// The address to bind (port 0 picks a free port).
+    pub address: SocketAddr,
+    /// What every request must present as `Authorization: Bearer TOKEN`.
+    pub token: AdminToken,
 }
 
 impl DaemonConfig {

@@ -1,5 +1,6 @@
 //! The daemon's life: start, serve, stop.
 
+use std::net::SocketAddr;
 use std::os::unix::fs::DirBuilderExt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -7,10 +8,12 @@ use std::time::Duration;
 use baton_api::{DaemonInfo, ListenerInfo};
 use baton_proxy::{Forwarder, Router, Server, Workers, server_config};
 use baton_state::Store;
+use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::admin_api;
 use crate::app_host::AppHost;
 use crate::app_manager::AppManager;
 use crate::app_restore;
@@ -53,6 +56,15 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     }
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
+    // Bound now, with the other listeners, so a taken address stops the
+    // start before the control socket exists or any app is restored.
+    let admin = match &config.admin {
+        Some(admin) => {
+            let (listener, address) = bind_admin(admin.address).await?;
+            Some((listener, address, admin.token.clone()))
+        }
+        None => None,
+    };
     let control = OwnerOnlyListener::bind(&config.socket_path()).await?;
 
     let router = Arc::new(Router::new());
@@ -118,6 +130,13 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             .serve(std_listener, acceptor, &workers)
             .map_err(|source| DaemonError::Bind { address, source })?;
     }
+    if let Some((_, address, _)) = &admin {
+        listener_info.push(ListenerInfo {
+            protocol: "admin".to_string(),
+            address: address.to_string(),
+            inherited: false,
+        });
+    }
     let info = DaemonInfo {
         pid: std::process::id(),
         version: env!("CARGO_PKG_VERSION").to_string(),
@@ -145,6 +164,19 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             }
         })
     };
+    let admin_task = admin.map(|(listener, _, token)| {
+        let api = admin_api::router(Arc::clone(&apps), token)
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let api_stop = api_stop.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, api)
+                .with_graceful_shutdown(async move { api_stop.cancelled().await })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "Admin API stopped");
+            }
+        })
+    });
 
     let addresses: Vec<String> = listener_info
         .iter()
@@ -171,12 +203,27 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     // The apps outlive the daemon: the next one adopts them.
     apps.detach();
     let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
+    if let Some(admin_task) = admin_task {
+        let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
+    }
     let _ = std::fs::remove_file(&socket_path);
     tokio::task::spawn_blocking(move || workers.stop())
         .await
         .ok();
     tracing::info!(connections_cut = report.connections_cut, "Stopped");
     Ok(())
+}
+
+/// Binds the admin listener; returns it with the address actually bound
+/// (port 0 resolved).
+async fn bind_admin(address: SocketAddr) -> Result<(TcpListener, SocketAddr), DaemonError> {
+    let bind_error = |source| DaemonError::Bind {
+        address: format!("{address} (--admin)"),
+        source,
+    };
+    let listener = TcpListener::bind(address).await.map_err(bind_error)?;
+    let bound = listener.local_addr().map_err(bind_error)?;
+    Ok((listener, bound))
 }
 
 /// Resolves once no version relays an upgraded connection any more.

@@ -1,8 +1,8 @@
-//! The baton daemon: wires the proxy, the route manager, the state store and
-//! the control API together, owns the process's life (listeners, systemd
-//! readiness, signals, graceful shutdown), and carries out deploys: the
-//! effects the rollout pipeline asks for, on real release directories,
-//! processes and routes.
+//! The baton daemon: wires the proxy, the route manager, the state store,
+//! the control API and the admin API together, owns the process's life
+//! (listeners, systemd readiness, signals, graceful shutdown), and carries
+//! out deploys: the effects the rollout pipeline asks for, on real release
+//! directories, processes and routes.
 //!
 //! It must not hold decisions of its own beyond wiring: routing lives in
 //! `baton-proxy`, persistence in `baton-state`, wire types in `baton-api`,
@@ -10,6 +10,8 @@
 //! `baton-release`, process supervision in `baton-supervisor`.
 #![deny(missing_docs)]
 
+mod admin_api;
+mod admin_token;
 mod app_env;
 mod app_host;
 mod app_manager;
@@ -28,6 +30,7 @@ mod rollout_controller;
 mod route_manager;
 mod smoke_check;
 
-pub use config::{DaemonConfig, default_state_dir};
+pub use admin_token::{ADMIN_TOKEN_ENV, AdminToken, AdminTokenError};
+pub use config::{AdminConfig, DaemonConfig, default_state_dir};
 pub use daemon::run;
 pub use error::DaemonError;
