@@ -228,3 +228,102 @@ async fn a_slow_blue_green_candidate_is_rolled_back_on_p99_during_its_bake() -> 
     .await;
     explain(outcome, &daemon)
 }
+
+/// `baton status --app APP --json`, parsed.
+async fn status(daemon: &Daemon, app: &str) -> anyhow::Result<baton_api::AppStatus> {
+    let output = daemon
+        .baton(&["status", "--app", app, "--json"])
+        .await?
+        .success()?;
+    serde_json::from_str(&output.stdout)
+        .map_err(|error| anyhow::anyhow!("status --json printed {:?}: {error}", output.stdout))
+}
+
+/// Whether `status` has a version in `role` that served requests in the
+/// last minute.
+fn served(status: &baton_api::AppStatus, role: baton_api::StatusRole) -> bool {
+    status
+        .versions
+        .iter()
+        .any(|version| version.role == role && version.last_minute.requests > 0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn status_shows_a_running_canary_and_no_rollout_after_abort() -> anyhow::Result<()> {
+    use baton_api::StatusRole;
+
+    let app = canary("watched", "10m", "20m")?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?.success()?;
+        let load = Load::start(daemon.http_address(), 4, "/");
+        load.wait_for_answers(50).await?;
+
+        app.set_version("v2")?;
+        let aborted = spawn_baton(&daemon, &deploy_args(&app));
+        wait_deploying(&daemon, "watched").await?;
+        // Ten-minute steps: the canary holds its first step for the whole
+        // test, so both versions keep serving until the abort.
+        wait_until(SOON, "both versions to serve under the canary", || async {
+            status(&daemon, "watched").await.is_ok_and(|status| {
+                status.rollout.is_some()
+                    && served(&status, StatusRole::Candidate)
+                    && served(&status, StatusRole::Stable)
+            })
+        })
+        .await?;
+        let during = status(&daemon, "watched").await?;
+        let rollout = during
+            .rollout
+            .as_ref()
+            .ok_or_else(|| anyhow::anyhow!("no rollout in {during:#?}"))?;
+        ensure!(rollout.strategy == "canary", "{during:#?}");
+        ensure!(rollout.weight_percent == 10.0, "{during:#?}");
+        ensure!(rollout.phase == "step 1 of 3 (10%)", "{during:#?}");
+        ensure!(
+            rollout
+                .next_step_in_s
+                .is_some_and(|seconds| seconds > 500 && seconds <= 600),
+            "{during:#?}"
+        );
+        let weight = |role| {
+            during
+                .versions
+                .iter()
+                .find(|version| version.role == role)
+                .and_then(|version| version.weight_percent)
+        };
+        ensure!(weight(StatusRole::Candidate) == Some(10.0), "{during:#?}");
+        ensure!(weight(StatusRole::Stable) == Some(90.0), "{during:#?}");
+        let text = daemon
+            .baton(&["status", "--app", "watched"])
+            .await?
+            .success()?;
+        ensure!(
+            text.stdout.contains("canary, step 1 of 3 (10%)"),
+            "{}",
+            text.stdout
+        );
+
+        daemon
+            .baton(&["abort", "--app", "watched"])
+            .await?
+            .success()?;
+        let aborted = join(aborted, Duration::from_secs(60), "the aborted deploy").await??;
+        ensure!(!aborted.status.success(), "an aborted deploy succeeded");
+        let after = status(&daemon, "watched").await?;
+        ensure!(after.rollout.is_none(), "{after:#?}");
+        ensure!(after.running_deploy.is_none(), "{after:#?}");
+        ensure!(
+            !after
+                .versions
+                .iter()
+                .any(|version| version.role == StatusRole::Candidate),
+            "{after:#?}"
+        );
+        load.stop().await?.assert_no_failures()?;
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}

@@ -275,3 +275,95 @@ pub struct ProcessInfo {
     /// Where its output goes.
     pub log_file: PathBuf,
 }
+
+/// `baton status`: an app, its running rollout, and how each of its
+/// versions is serving.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AppStatus {
+    /// The app.
+    pub app: String,
+    /// The release serving now.
+    pub current_release: Option<String>,
+    /// A deploy or rollback running now (`deploy #12`).
+    pub running_deploy: Option<String>,
+    /// The progressive rollout in progress, if one is.
+    pub rollout: Option<RolloutStatus>,
+    /// The versions in the app's route: stable first, then the candidate,
+    /// then any still draining.
+    pub versions: Vec<VersionStatus>,
+}
+
+/// Where a running progressive rollout stands.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RolloutStatus {
+    /// `canary`, `blue-green` or `replace`.
+    pub strategy: String,
+    /// The phase in words: `step 2 of 4 (10%)`, `paused at bake at 100%`.
+    pub phase: String,
+    /// The candidate's share of live traffic, in percent.
+    pub weight_percent: f64,
+    /// An operator paused it (`baton rollout resume` goes on).
+    pub paused: bool,
+    /// Seconds until the phase may end if the guardrails hold (0: as soon
+    /// as they allow); `None` while paused.
+    pub next_step_in_s: Option<u64>,
+    /// Seconds until the phase gives up waiting for evidence; `None` when
+    /// it cannot time out.
+    pub times_out_in_s: Option<u64>,
+    /// The reason of the last decision, as the deploy's history has it.
+    pub reason: String,
+}
+
+/// What a version does in an app's route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusRole {
+    /// Takes the traffic the candidate does not.
+    Stable,
+    /// The new version, taking a share of the traffic.
+    Candidate,
+    /// Left the route; finishing its requests.
+    Draining,
+}
+
+/// One version's share and numbers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VersionStatus {
+    /// The version's label.
+    pub label: String,
+    /// What it does.
+    pub role: StatusRole,
+    /// Its share of new requests, in percent, when the route says.
+    pub weight_percent: Option<f64>,
+    /// The last minute of its traffic.
+    pub last_minute: TrafficSummary,
+    /// The last five minutes of its traffic.
+    pub last_5_minutes: TrafficSummary,
+}
+
+/// A version's traffic over one window.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TrafficSummary {
+    /// Requests that finished in the window.
+    pub requests: u64,
+    /// Requests per second over the part of the window the stats cover.
+    pub req_per_s: f64,
+    /// 5xx answers and upstream failures over all requests (0 to 1).
+    pub error_rate: f64,
+    /// Median latency, milliseconds (0 without requests).
+    pub p50_ms: f64,
+    /// 99th percentile latency, milliseconds (0 without requests).
+    pub p99_ms: f64,
+}
+
+impl From<&crate::WindowSnapshot> for TrafficSummary {
+    fn from(snapshot: &crate::WindowSnapshot) -> Self {
+        TrafficSummary {
+            requests: snapshot.counts.requests,
+            req_per_s: snapshot.requests_per_second(),
+            error_rate: snapshot.error_rate(),
+            p50_ms: snapshot.p50_ms,
+            p99_ms: snapshot.p99_ms,
+        }
+    }
+}

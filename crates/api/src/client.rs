@@ -12,8 +12,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
 use crate::{
-    ApiError, AppInfo, DaemonInfo, DeployEvent, DeployOutcome, DeployRequest, DeployRoute,
-    ErrorBody, HistoryEntry, PauseRequest, ProcessInfo, ReleaseInfo, RollbackRequest,
+    ApiError, AppInfo, AppStatus, DaemonInfo, DeployEvent, DeployOutcome, DeployRequest,
+    DeployRoute, ErrorBody, HistoryEntry, PauseRequest, ProcessInfo, ReleaseInfo, RollbackRequest,
     RolloutRequest, RouteInfo,
 };
 
@@ -86,6 +86,13 @@ impl Client {
     /// One app, with the config of its current release.
     pub async fn app(&self, app: &str) -> Result<AppInfo, ApiError> {
         let path = format!("/v1/apps/{}", checked_name(app)?);
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// `baton status`: the app's running rollout and each version's share
+    /// and numbers.
+    pub async fn status(&self, app: &str) -> Result<AppStatus, ApiError> {
+        let path = format!("/v1/apps/{}/status", checked_name(app)?);
         self.call(Method::GET, &path, None::<&()>).await
     }
 

@@ -20,9 +20,9 @@ pub use app_config::{
     RolloutSection, RolloutStrategy, SmokeCheck, StopSignal, UrlPath, WebSection, WorkerSection,
 };
 pub use apps::{
-    AppInfo, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport, DeployRequest, DeploySource,
-    HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand, RolloutRequest,
-    StageTiming,
+    AppInfo, AppStatus, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport, DeployRequest,
+    DeploySource, HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand,
+    RolloutRequest, RolloutStatus, StageTiming, StatusRole, TrafficSummary, VersionStatus,
 };
 pub use baton_telemetry::WindowSnapshot;
 pub use client::{Client, check_service_name, is_host_name};

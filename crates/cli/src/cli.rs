@@ -6,7 +6,9 @@ use std::process::ExitCode;
 use baton_api::RolloutCommand;
 use clap::{Parser, Subcommand};
 
-use crate::{app_command, daemon_command, demo_command, probe_command, route_command};
+use crate::{
+    app_command, daemon_command, demo_command, probe_command, route_command, status_command,
+};
 
 /// baton: one binary that deploys web applications with zero failed requests.
 #[derive(Debug, Parser)]
@@ -48,6 +50,8 @@ pub enum Command {
     /// Pause or resume the running rollout
     #[command(subcommand)]
     Rollout(app_command::RolloutAction),
+    /// Show the running rollout's step and weight and each version's req/s, error rate and p99
+    Status(status_command::StatusArgs),
     /// Hold an app's new requests at the front door (short maintenance, no errors)
     Pause(app_command::PauseArgs),
     /// Let an app's held and new requests through again
@@ -111,6 +115,9 @@ impl Cli {
                         app_command::rollout_command(args, RolloutCommand::Resume, client).await
                     }
                 }
+            }
+            Command::Status(args) => {
+                status_command::run(args, client(self.socket, &state_dir)).await
             }
             Command::Pause(args) => app_command::pause(args, client(self.socket, &state_dir)).await,
             Command::Resume(args) => {

@@ -9,6 +9,7 @@ mod duration_arg;
 mod logging;
 mod probe_command;
 mod route_command;
+mod status_command;
 
 use std::process::ExitCode;
 

@@ -7,17 +7,18 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use baton_api::{
-    AppConfig, AppInfo, DeployEvent, DeployKind, DeployOutcomeKind, DeployRequest, HistoryEntry,
-    ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand,
+    AppConfig, AppInfo, AppStatus, DeployEvent, DeployKind, DeployOutcomeKind, DeployRequest,
+    HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand, RolloutStatus,
 };
 use baton_release::AppRoot;
 use baton_rollout::{Command, DeployPlan, RollbackPlan, RolloutPlan, Strategy};
 use baton_state::{AppRecord, DeployRecord};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::app_host::AppHost;
 use crate::app_run::AppRun;
+use crate::app_status;
 use crate::deploy_log::DeployLog;
 use crate::process_spec;
 use crate::process_table::unix_ms;
@@ -54,6 +55,8 @@ pub struct AppManager {
     running: Mutex<HashMap<String, Running>>,
     /// The command channel of each app's running progressive rollout.
     controls: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
+    /// Where each app's running progressive rollout stands.
+    progress: Mutex<HashMap<String, watch::Receiver<Option<RolloutStatus>>>>,
 }
 
 /// Releases an app's deploy lock when the run ends, however it ends.
@@ -76,6 +79,7 @@ impl AppManager {
             host,
             running: Mutex::new(HashMap::new()),
             controls: Mutex::new(HashMap::new()),
+            progress: Mutex::new(HashMap::new()),
         })
     }
 
@@ -154,8 +158,10 @@ impl AppManager {
         let run = match progressive {
             Some((rollout, split)) => {
                 let (control, commands) = mpsc::unbounded_channel();
+                let (status, progress) = watch::channel(None);
                 lock(&self.controls).insert(app.clone(), control);
-                run.with_rollout(rollout, split, commands)
+                lock(&self.progress).insert(app.clone(), progress);
+                run.with_rollout(rollout, split, commands, status)
             }
             None => run,
         };
@@ -163,6 +169,7 @@ impl AppManager {
         tokio::spawn(async move {
             let result = baton_rollout::deploy(&run, &plan, &*log).await;
             lock(&manager.controls).remove(&run_app(&run));
+            lock(&manager.progress).remove(&run_app(&run));
             let release = lock(&run.staged_release)
                 .as_ref()
                 .map(|(id, _)| id.clone())
@@ -440,6 +447,16 @@ impl AppManager {
             .into_iter()
             .find(|info| info.name == app)
             .ok_or_else(|| no_app(app))
+    }
+
+    /// `baton status`: the app, its running rollout, and each version's
+    /// share and numbers.
+    pub async fn status(&self, app: &str) -> Result<AppStatus, AppError> {
+        let info = self.app(app).await?;
+        let rollout = lock(&self.progress)
+            .get(app)
+            .and_then(|progress| progress.borrow().clone());
+        Ok(app_status::build(info, rollout, &self.host.routes))
     }
 
     /// `baton releases`.

@@ -14,7 +14,7 @@ use crate::app_host::{AppHost, blocking};
 use crate::deploy_log::DeployLog;
 use crate::process_spec::{self, Slot, WEB};
 use crate::process_table::{Entry, unix_ms};
-use crate::rollout_controller::{self, SplitOptions};
+use crate::rollout_controller::{self, SplitOptions, StatusBoard};
 use crate::route_manager::StagedRoute;
 
 /// Unexpected exits of one new process that count as a crash loop.
@@ -32,6 +32,7 @@ struct Progressive {
     plan: RolloutPlan,
     split: SplitOptions,
     commands: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Command>>,
+    status: StatusBoard,
 }
 
 /// The effects of one run.
@@ -80,17 +81,20 @@ impl AppRun {
         }
     }
 
-    /// Moves traffic to the new release progressively, by `plan`.
+    /// Moves traffic to the new release progressively, by `plan`, and
+    /// keeps `status` up to date while it does.
     pub fn with_rollout(
         mut self,
         plan: RolloutPlan,
         split: SplitOptions,
         commands: tokio::sync::mpsc::UnboundedReceiver<Command>,
+        status: StatusBoard,
     ) -> Self {
         self.rollout = Some(Progressive {
             plan,
             split,
             commands: tokio::sync::Mutex::new(commands),
+            status,
         });
         self
     }
@@ -438,6 +442,7 @@ impl Effects for AppRun {
                 progressive.split,
                 &mut commands,
                 &*self.log,
+                &progressive.status,
             )
             .await
             .map_err(StepError::new);

@@ -46,6 +46,7 @@ pub fn router(state: Arc<ControlState>) -> Router {
         .route("/v1/apps/{app}/deploys", post(deploy_app))
         .route("/v1/apps/{app}/rollbacks", post(rollback_app))
         .route("/v1/apps/{app}/rollout", post(command_rollout))
+        .route("/v1/apps/{app}/status", get(app_status))
         .route("/v1/apps/{app}/releases", get(list_releases))
         .route("/v1/apps/{app}/history", get(list_history))
         .route("/v1/processes", get(list_processes))
@@ -179,6 +180,10 @@ async fn command_rollout(
         Ok(()) => app_answer(state.apps.app(&app).await),
         Err(error) => app_answer::<()>(Err(error)),
     }
+}
+
+async fn app_status(State(state): State<Arc<ControlState>>, Path(app): Path<String>) -> Response {
+    app_answer(state.apps.status(&app).await)
 }
 
 async fn list_releases(

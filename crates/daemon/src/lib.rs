@@ -17,6 +17,7 @@ mod app_host;
 mod app_manager;
 mod app_restore;
 mod app_run;
+mod app_status;
 mod config;
 mod control_api;
 mod control_socket;

@@ -6,13 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baton_api::DeployEvent;
+use baton_api::{DeployEvent, RolloutStatus};
 use baton_proxy::Version;
 use baton_rollout::{
-    Action, Command, EventSink, Metric, Observations, Outcome, Reading, RolloutPlan, Switched,
-    WindowCounts, decide, start,
+    Action, Command, EventSink, Metric, Observations, Outcome, Reading, RolloutPlan, RolloutState,
+    Switched, WindowCounts, decide, start,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::route_manager::{RouteManager, StagedRoute};
@@ -30,10 +30,16 @@ pub struct SplitOptions {
     pub override_header: bool,
 }
 
+/// Where a running rollout stands, for `baton status`; `None` when none
+/// runs.
+pub type StatusBoard = watch::Sender<Option<RolloutStatus>>;
+
 /// Runs the rollout of `staged` beside `app`'s stable version until it is
 /// promoted (the candidate becomes stable; the old version drained) or
 /// rolled back (all traffic back on stable; the candidate drained), which
-/// is an error carrying the reason and the evidence.
+/// is an error carrying the reason and the evidence. Its progress is on
+/// `status` while it runs.
+#[allow(clippy::too_many_arguments)]
 pub async fn run(
     routes: &RouteManager,
     app: &str,
@@ -42,7 +48,9 @@ pub async fn run(
     split: SplitOptions,
     commands: &mut mpsc::UnboundedReceiver<Command>,
     log: &dyn EventSink,
+    status: &StatusBoard,
 ) -> Result<Switched, String> {
+    let status = Published(status);
     let started = Instant::now();
     let first = start(plan, Duration::ZERO).map_err(|error| error.to_string())?;
     let weight = first.next.live_weight().basis_points();
@@ -60,6 +68,7 @@ pub async fn run(
         return Err(format!("the canary of {app} vanished from the route"));
     };
     let mut state = first.next;
+    status.publish(plan, &state, Duration::ZERO, first.reason);
     let mut phase_since = state.since();
     let mut phase_base = candidate_requests(&candidate);
     let mut ticker = tokio::time::interval(TICK);
@@ -117,11 +126,42 @@ pub async fn run(
             }
         }
         state = decision.next;
+        status.publish(plan, &state, now, decision.reason);
         if state.since() != phase_since {
             phase_since = state.since();
             phase_base = candidate_requests(&candidate);
         }
     }
+}
+
+/// The rollout's status board, emptied however the run ends (an early
+/// return included), so `baton status` never shows a rollout that is over.
+struct Published<'a>(&'a StatusBoard);
+
+impl Published<'_> {
+    fn publish(&self, plan: &RolloutPlan, state: &RolloutState, now: Duration, reason: String) {
+        let progress = state.progress(plan, now);
+        self.0.send_replace(Some(RolloutStatus {
+            strategy: plan.strategy.name().to_string(),
+            phase: progress.label,
+            weight_percent: f64::from(progress.route.live.basis_points()) / 100.0,
+            paused: matches!(state, RolloutState::Paused { .. }),
+            next_step_in_s: progress.next_in.map(whole_seconds),
+            times_out_in_s: progress.times_out_in.map(whole_seconds),
+            reason,
+        }));
+    }
+}
+
+impl Drop for Published<'_> {
+    fn drop(&mut self) {
+        self.0.send_replace(None);
+    }
+}
+
+/// Rounded up: "0 s to the next step" should mean it may pass now.
+fn whole_seconds(span: Duration) -> u64 {
+    span.as_secs() + u64::from(span.subsec_nanos() > 0)
 }
 
 fn report(log: &dyn EventSink, reason: &str) {

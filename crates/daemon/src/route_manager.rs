@@ -9,11 +9,11 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use baton_api::{
     Balance as WireBalance, DeployOutcome, DeployRoute, PauseRequest, PauseState, RouteInfo,
-    TargetInfo, VersionInfo, VersionRole,
+    StatusRole, TargetInfo, VersionInfo, VersionRole,
 };
 use baton_proxy::{
-    Balance, DrainReport, HealthCheck, LoadBalancer, PauseGate, Router, Service, Target, Version,
-    normalize_prefix, spawn_health_checks,
+    Balance, DrainReport, FULL_WEIGHT, HealthCheck, LoadBalancer, PauseGate, Router, Service,
+    Target, Version, normalize_prefix, spawn_health_checks,
 };
 use baton_state::{PauseRecord, ServiceOptions, ServiceRecord, Store, VersionRecord};
 use tokio::time::Instant;
@@ -95,6 +95,16 @@ impl Drop for StagedRoute {
             self.version.retire();
         }
     }
+}
+
+/// A version in a service's route, as `baton status` shows it.
+pub struct RoutedVersion {
+    /// The version, with its request stats.
+    pub version: Arc<Version>,
+    /// What it does in the route.
+    pub role: StatusRole,
+    /// Its share of the requests the split places, in basis points.
+    pub weight_bp: u32,
 }
 
 /// Applies route changes to the live router and the state store.
@@ -398,6 +408,40 @@ impl RouteManager {
             .iter()
             .map(|service| route_info(service, &draining))
             .collect()
+    }
+
+    /// The versions in `name`'s route, stable first, then the candidate of
+    /// a split, then those draining; each with its share of the requests
+    /// the split places (sticky clients stay where they are). Empty for no
+    /// such service.
+    pub fn versions(&self, name: &str) -> Vec<RoutedVersion> {
+        let Ok(service) = self.live_service(name) else {
+            return Vec::new();
+        };
+        let split = service.current_split();
+        let candidate_bp = split.as_ref().map_or(0, |split| split.weight_bp);
+        let mut versions = vec![RoutedVersion {
+            version: Arc::clone(&service.active),
+            role: StatusRole::Stable,
+            weight_bp: FULL_WEIGHT.saturating_sub(candidate_bp),
+        }];
+        versions.extend(split.map(|split| RoutedVersion {
+            version: Arc::clone(&split.candidate),
+            role: StatusRole::Candidate,
+            weight_bp: split.weight_bp,
+        }));
+        versions.extend(
+            self.router
+                .draining()
+                .into_iter()
+                .filter(|(service, _)| service == name)
+                .map(|(_, version)| RoutedVersion {
+                    version,
+                    role: StatusRole::Draining,
+                    weight_bp: 0,
+                }),
+        );
+        versions
     }
 
     /// Runs a state call off the async workers: a commit waits for fsync,
