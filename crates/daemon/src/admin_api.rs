@@ -92,7 +92,7 @@ async fn list_apps(State(apps): State<Arc<AppManager>>) -> Response {
 
 async fn abort_rollout(State(apps): State<Arc<AppManager>>, Path(app): Path<String>) -> Response {
     tracing::info!(app, "Rollout abort through the admin listener");
-    match apps.rollout_command(&app, RolloutCommand::Abort) {
+    match apps.rollout_command(&app, RolloutCommand::Abort).await {
         Ok(()) => app_answer(apps.app(&app).await),
         Err(error) => app_answer::<()>(Err(error)),
     }

@@ -47,6 +47,8 @@ struct Running {
     kind: DeployKind,
     user: String,
     started: Instant,
+    /// It will take rollout commands once its rollout starts.
+    progressive: bool,
 }
 
 /// Deploys, rollbacks and queries over every app.
@@ -110,6 +112,9 @@ impl AppManager {
             .as_ref()
             .and_then(|record| record.current_release.clone());
         let source = request.source.to_string();
+        // A bad [rollout] or --strategy is refused before anything is claimed
+        // or recorded.
+        let progressive = plan_of(&config, request.strategy.as_deref())?;
         let guard = self
             .claim(
                 DeployRecord {
@@ -119,6 +124,7 @@ impl AppManager {
                     ..new_record(&app, &request.user)
                 },
                 DeployKind::Deploy,
+                progressive.is_some(),
             )
             .await?;
         let record = AppRecord {
@@ -146,7 +152,6 @@ impl AppManager {
         };
         let (sender, events) = mpsc::unbounded_channel();
         let log = Arc::new(DeployLog::new(&self.deploy_log(&app, guard.id()), sender));
-        let progressive = plan_of(&config, request.strategy.as_deref())?;
         let run = AppRun::new(
             Arc::clone(&self.host),
             config.clone(),
@@ -236,6 +241,7 @@ impl AppManager {
                     ..new_record(app, &request.user)
                 },
                 DeployKind::Rollback,
+                false,
             )
             .await?;
         let plan = RollbackPlan {
@@ -317,6 +323,7 @@ impl AppManager {
         self: &Arc<Self>,
         record: DeployRecord,
         kind: DeployKind,
+        progressive: bool,
     ) -> Result<RunGuard, AppError> {
         let app = record.app.clone();
         {
@@ -338,6 +345,7 @@ impl AppManager {
                 Running {
                     id: 0,
                     kind,
+                    progressive,
                     user: record.user.clone(),
                     started: Instant::now(),
                 },
@@ -398,12 +406,27 @@ impl AppManager {
     }
 
     /// Passes an operator's command to `app`'s running rollout.
-    pub fn rollout_command(&self, app: &str, command: RolloutCommand) -> Result<(), AppError> {
-        let controls = lock(&self.controls);
-        let Some(control) = controls.get(app) else {
-            return Err(AppError::NotFound(format!(
-                "{app} has no progressive rollout running; `baton history --app {app}` shows how the last deploy ended"
-            )));
+    pub async fn rollout_command(
+        &self,
+        app: &str,
+        command: RolloutCommand,
+    ) -> Result<(), AppError> {
+        // A deploy that has just been claimed sets up its command channel a
+        // moment later: a command sent in between waits for it.
+        let deadline = Instant::now() + std::time::Duration::from_secs(5);
+        let control = loop {
+            if let Some(control) = lock(&self.controls).get(app).cloned() {
+                break control;
+            }
+            let starting = lock(&self.running)
+                .get(app)
+                .is_some_and(|run| run.progressive);
+            if !starting || Instant::now() >= deadline {
+                return Err(AppError::NotFound(format!(
+                    "{app} has no progressive rollout running; `baton history --app {app}` shows how the last deploy ended"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         };
         let command = match command {
             RolloutCommand::Promote => Command::Promote,

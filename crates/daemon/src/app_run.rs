@@ -434,15 +434,18 @@ impl Effects for AppRun {
             && has_stable
         {
             let mut commands = progressive.commands.lock().await;
+            let inputs = rollout_controller::Inputs {
+                plan: &progressive.plan,
+                split: progressive.split,
+                commands: &mut commands,
+                status: &progressive.status,
+            };
             return rollout_controller::run(
                 &self.host.routes,
                 self.app(),
                 staged,
-                &progressive.plan,
-                progressive.split,
-                &mut commands,
+                inputs,
                 &*self.log,
-                &progressive.status,
             )
             .await
             .map_err(StepError::new);

@@ -176,7 +176,7 @@ async fn command_rollout(
     Json(request): Json<RolloutRequest>,
 ) -> Response {
     tracing::info!(app, command = ?request.command, user = request.user, "Rollout command");
-    match state.apps.rollout_command(&app, request.command) {
+    match state.apps.rollout_command(&app, request.command).await {
         Ok(()) => app_answer(state.apps.app(&app).await),
         Err(error) => app_answer::<()>(Err(error)),
     }

@@ -21,6 +21,18 @@ use crate::route_manager::{RouteManager, StagedRoute};
 /// within about this long of being observable.
 const TICK: Duration = Duration::from_millis(250);
 
+/// What one rollout runs on.
+pub struct Inputs<'a> {
+    /// Its steps, timings and guardrails.
+    pub plan: &'a RolloutPlan,
+    /// How the split treats clients.
+    pub split: SplitOptions,
+    /// The operator's promote, abort, pause and resume.
+    pub commands: &'a mut mpsc::UnboundedReceiver<Command>,
+    /// Where its progress is published for `baton status`.
+    pub status: &'a StatusBoard,
+}
+
 /// How the split treats clients while the rollout runs.
 #[derive(Clone, Copy, Debug)]
 pub struct SplitOptions {
@@ -39,17 +51,19 @@ pub type StatusBoard = watch::Sender<Option<RolloutStatus>>;
 /// rolled back (all traffic back on stable; the candidate drained), which
 /// is an error carrying the reason and the evidence. Its progress is on
 /// `status` while it runs.
-#[allow(clippy::too_many_arguments)]
 pub async fn run(
     routes: &RouteManager,
     app: &str,
     staged: StagedRoute,
-    plan: &RolloutPlan,
-    split: SplitOptions,
-    commands: &mut mpsc::UnboundedReceiver<Command>,
+    inputs: Inputs<'_>,
     log: &dyn EventSink,
-    status: &StatusBoard,
 ) -> Result<Switched, String> {
+    let Inputs {
+        plan,
+        split,
+        commands,
+        status,
+    } = inputs;
     let status = Published(status);
     let started = Instant::now();
     let first = start(plan, Duration::ZERO).map_err(|error| error.to_string())?;
