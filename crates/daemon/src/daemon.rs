@@ -122,13 +122,13 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         let std_listener = listener
             .listener
             .into_std()
-            .map_err(|source| DaemonError::Bind {
+            .map_err(|reason| DaemonError::Bind {
                 address: address.clone(),
-                source,
+                reason,
             })?;
         server
             .serve(std_listener, acceptor, &workers)
-            .map_err(|source| DaemonError::Bind { address, source })?;
+            .map_err(|reason| DaemonError::Bind { address, reason })?;
     }
     if let Some((_, address, _)) = &admin {
         listener_info.push(ListenerInfo {
@@ -217,9 +217,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
 /// Binds the admin listener; returns it with the address actually bound
 /// (port 0 resolved).
 async fn bind_admin(address: SocketAddr) -> Result<(TcpListener, SocketAddr), DaemonError> {
-    let bind_error = |source| DaemonError::Bind {
+    let bind_error = |reason| DaemonError::Bind {
         address: format!("{address} (--admin)"),
-        source,
+        reason,
     };
     let listener = TcpListener::bind(address).await.map_err(bind_error)?;
     let bound = listener.local_addr().map_err(bind_error)?;

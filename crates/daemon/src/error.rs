@@ -5,13 +5,14 @@
 pub enum DaemonError {
     /// A listener could not be bound.
     #[error(
-        "cannot listen on {address}: {source}; is another process using it? pick another address"
+        "cannot listen on {address}: {reason}; is another process using it? pick another address"
     )]
     Bind {
         /// The address.
         address: String,
-        /// What the OS said.
-        source: std::io::Error,
+        /// What the OS said (in the message, so not also an error source
+        /// that error chains would print again).
+        reason: std::io::Error,
     },
     /// Sockets passed by systemd could not be used.
     #[error(

@@ -35,9 +35,9 @@ pub fn open(config: &DaemonConfig) -> Result<Vec<PublicListener>, DaemonError> {
     let mut listeners = Vec::new();
     for (addresses, https) in [(&config.http, false), (&config.https, true)] {
         for &address in addresses {
-            let listener = bind(address).map_err(|source| DaemonError::Bind {
+            let listener = bind(address).map_err(|reason| DaemonError::Bind {
                 address: address.to_string(),
-                source,
+                reason,
             })?;
             let address = listener.local_addr().unwrap_or(address);
             listeners.push(PublicListener {
