@@ -15,7 +15,8 @@ use axum::{Json, Router};
 use baton_api::{ErrorBody, RolloutCommand};
 
 use crate::admin_token::AdminToken;
-use crate::app_manager::{AppError, AppManager};
+use crate::app_manager::AppManager;
+use crate::control_api::app_answer;
 
 /// The admin API's routes, all behind the token check. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so refusals are
@@ -95,22 +96,6 @@ async fn abort_rollout(State(apps): State<Arc<AppManager>>, Path(app): Path<Stri
     match apps.rollout_command(&app, RolloutCommand::Abort).await {
         Ok(()) => app_answer(apps.app(&app).await),
         Err(error) => app_answer::<()>(Err(error)),
-    }
-}
-
-fn app_answer<T: serde::Serialize>(result: Result<T, AppError>) -> Response {
-    match result {
-        Ok(value) => Json(value).into_response(),
-        Err(error) => {
-            let status = match &error {
-                AppError::Invalid(_) => StatusCode::BAD_REQUEST,
-                AppError::NotFound(_) => StatusCode::NOT_FOUND,
-                AppError::Busy(_) => StatusCode::CONFLICT,
-                AppError::State(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            };
-            tracing::warn!(%error, "Admin command refused");
-            refusal(status, &error.to_string())
-        }
     }
 }
 

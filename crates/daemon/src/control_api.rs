@@ -234,7 +234,9 @@ fn event_stream(events: mpsc::UnboundedReceiver<DeployEvent>) -> Response {
         .unwrap_or_else(|error| internal(&error))
 }
 
-fn app_answer<T: serde::Serialize>(result: Result<T, AppError>) -> Response {
+/// An app command's answer: the value as JSON, or the refusal with the
+/// status that fits it.
+pub(crate) fn app_answer<T: serde::Serialize>(result: Result<T, AppError>) -> Response {
     match result {
         Ok(value) => Json(value).into_response(),
         Err(error) => {
