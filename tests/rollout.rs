@@ -327,3 +327,86 @@ async fn status_shows_a_running_canary_and_no_rollout_after_abort() -> anyhow::R
     .await;
     explain(outcome, &daemon)
 }
+
+/// 1,000 clients that keep the cookie they are given never change version
+/// while the canary's weight moves from 10% to 50% to 100%: a client placed
+/// on either version stays there until the rollout ends.
+#[tokio::test(flavor = "multi_thread")]
+async fn cookie_holding_clients_never_switch_version_mid_canary() -> anyhow::Result<()> {
+    // Steps long enough for every client to be asked at each weight; the
+    // bake holds the split open until the test aborts it.
+    let app = AppSource::builder("sticky", "v1")
+        .web_line("processes = 2")
+        .extra(
+            "[rollout]\nstrategy = \"canary\"\nsteps = [\"10%\", \"50%\", \"100%\"]\n\
+             step_duration = \"4s\"\nstep_timeout = \"60s\"\nmin_requests = 20\nbake = \"10m\"\n",
+        )
+        .build()?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?.success()?;
+        let load = Load::start(daemon.http_address(), 2, "/");
+        app.set_version("v2")?;
+        let deploying = spawn_baton(&daemon, &deploy_args(&app));
+        wait_until(SOON, "the canary's first step", || async {
+            daemon
+                .client()
+                .status("sticky")
+                .await
+                .is_ok_and(|status| status.rollout.is_some())
+        })
+        .await?;
+        let address = daemon.http_address();
+        let mut cookies: Vec<Option<String>> = vec![None; 1000];
+        let mut seen: Vec<std::collections::BTreeSet<String>> = vec![Default::default(); 1000];
+        let mut set_cookies = vec![0u32; 1000];
+        let rounds_until = tokio::time::Instant::now() + Duration::from_secs(12);
+        let mut rounds = 0;
+        while tokio::time::Instant::now() < rounds_until {
+            rounds += 1;
+            for client in 0..cookies.len() {
+                let mut request = http::Request::get("/").header(http::header::HOST, "sticky.test");
+                if let Some(cookie) = &cookies[client] {
+                    request = request.header(http::header::COOKIE, cookie.as_str());
+                }
+                let request = request.body(http_body_util::Empty::<bytes::Bytes>::new())?;
+                let reply = support::exchange(address, request).await?;
+                ensure!(reply.status == 200, "client {client} got {}", reply.status);
+                if let Some(set) = reply.headers.get(http::header::SET_COOKIE) {
+                    set_cookies[client] += 1;
+                    let pair = set.to_str()?.split(';').next().unwrap_or_default();
+                    cookies[client] = Some(pair.to_string());
+                }
+                seen[client].insert(reply.version().unwrap_or_default().to_string());
+            }
+        }
+        daemon
+            .baton(&["abort", "--app", "sticky"])
+            .await?
+            .success()?;
+        join(deploying, Duration::from_secs(60), "the aborted deploy").await??;
+        load.stop().await?.assert_no_failures()?;
+
+        ensure!(rounds >= 3, "only {rounds} rounds of 1,000 clients ran");
+        let switched = seen.iter().filter(|versions| versions.len() > 1).count();
+        ensure!(
+            switched == 0,
+            "{switched} clients changed version mid-canary"
+        );
+        ensure!(
+            set_cookies.iter().all(|count| *count == 1),
+            "every client should be given its cookie exactly once"
+        );
+        let on_candidate = seen
+            .iter()
+            .filter(|versions| versions.contains("v2"))
+            .count();
+        ensure!(
+            on_candidate > 0 && on_candidate < 1000,
+            "{on_candidate} of 1,000 clients were placed on the candidate"
+        );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
