@@ -356,6 +356,22 @@ async fn cookie_holding_clients_never_switch_version_mid_canary() -> anyhow::Res
                 .is_ok_and(|status| status.rollout.is_some())
         })
         .await?;
+        // `route list` shows the candidate beside the stable version.
+        let routes = daemon.client().routes().await?;
+        let roles: Vec<(String, baton_api::VersionRole)> = routes
+            .iter()
+            .filter(|route| route.service == "sticky")
+            .flat_map(|route| route.versions.iter().map(|v| (v.label.clone(), v.role)))
+            .collect();
+        ensure!(
+            roles
+                .iter()
+                .any(|(_, role)| *role == baton_api::VersionRole::Candidate)
+                && roles
+                    .iter()
+                    .any(|(_, role)| *role == baton_api::VersionRole::Stable),
+            "route list during the canary: {roles:?}"
+        );
         let address = daemon.http_address();
         let mut cookies: Vec<Option<String>> = vec![None; 1000];
         let mut seen: Vec<std::collections::BTreeSet<String>> = vec![Default::default(); 1000];

@@ -108,6 +108,8 @@ pub struct PauseState {
 pub enum VersionRole {
     /// Receives the service's traffic.
     Stable,
+    /// Takes a weighted share of the traffic during a rollout.
+    Candidate,
     /// Left the route; finishing its requests.
     Draining,
 }

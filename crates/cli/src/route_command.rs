@@ -251,6 +251,7 @@ fn print_routes(routes: &[RouteInfo]) {
                 .collect();
             let role = match version.role {
                 VersionRole::Stable => "stable",
+                VersionRole::Candidate => "candidate",
                 VersionRole::Draining => "draining",
             };
             let minute = &version.last_minute;

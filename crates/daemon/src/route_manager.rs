@@ -615,6 +615,9 @@ fn next_label(previous: Option<&VersionRecord>) -> String {
 
 fn route_info(service: &Service, draining: &[(String, Arc<Version>)]) -> RouteInfo {
     let mut versions = vec![version_info(&service.active, VersionRole::Stable)];
+    if let Some(split) = service.current_split() {
+        versions.push(version_info(&split.candidate, VersionRole::Candidate));
+    }
     versions.extend(
         draining
             .iter()
