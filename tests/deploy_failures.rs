@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, ensure};
 use baton_api::{DeployOutcomeKind, HistoryEntry, ProcessInfo, VersionRole};
 use baton_testkit::{AppSource, CommandOutput, Daemon, processes_under, wait_until};
-use support::{Load, explain, find_route, get_once, join, route_list, spawn_baton};
+use support::{
+    Load, deploy_app as deploy, deploy_app_args as deploy_args, explain, find_route, get_once,
+    join, route_list, serving, spawn_baton,
+};
 
 /// The app every test deploys (each test has a daemon of its own).
 const APP: &str = "hello";
@@ -981,22 +984,6 @@ fn is_running(pid: u32) -> bool {
 // Helpers
 // ---------------------------------------------------------------------------
 
-/// `baton deploy --config <app's baton.toml>` arguments.
-fn deploy_args(app: &AppSource) -> Vec<String> {
-    vec![
-        "deploy".to_string(),
-        "--config".to_string(),
-        app.config_path().display().to_string(),
-    ]
-}
-
-/// Runs `baton deploy` for `app`, successful or not.
-async fn deploy(daemon: &Daemon, app: &AppSource) -> anyhow::Result<CommandOutput> {
-    let args = deploy_args(app);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    daemon.baton(&args).await
-}
-
 /// Deploys `app`, which must succeed; returns the release now current.
 async fn deploy_ok(daemon: &Daemon, app: &AppSource) -> anyhow::Result<String> {
     deploy(daemon, app).await?.success()?;
@@ -1039,16 +1026,6 @@ fn newest(history: &[HistoryEntry]) -> anyhow::Result<&HistoryEntry> {
         .iter()
         .max_by_key(|entry| entry.id)
         .context("the history is empty")
-}
-
-/// The `X-Version` of a `GET /` through the daemon, which must succeed.
-async fn serving(daemon: &Daemon) -> anyhow::Result<String> {
-    let reply = get_once(daemon.http_address(), "/").await?;
-    ensure!(reply.status.is_success(), "GET / answered {reply:?}");
-    reply
-        .version()
-        .map(str::to_string)
-        .context("the answer has no X-Version")
 }
 
 /// What a command that must have failed printed, both streams; printed

@@ -10,9 +10,12 @@ use std::time::Duration;
 
 use anyhow::ensure;
 use baton_api::AppInfo;
-use baton_testkit::{AppSource, CommandOutput, Daemon, wait_until};
+use baton_testkit::{AppSource, Daemon, wait_until};
 
-use support::{Load, SOON, explain, get_once, join, spawn_baton};
+use support::{
+    Load, SOON, deploy_app as deploy, deploy_app_args as deploy_args, explain, join, serving,
+    spawn_baton,
+};
 
 /// Short steps for tests: the same state machine, minutes made seconds.
 fn canary(app: &str, step_duration: &str, step_timeout: &str) -> anyhow::Result<AppSource> {
@@ -24,25 +27,6 @@ fn canary(app: &str, step_duration: &str, step_timeout: &str) -> anyhow::Result<
              min_requests = 20\nbake = \"1s\"\n"
         ))
         .build()
-}
-
-fn deploy_args(app: &AppSource) -> Vec<String> {
-    vec![
-        "deploy".into(),
-        "--config".into(),
-        app.config_path().display().to_string(),
-    ]
-}
-
-async fn deploy(daemon: &Daemon, app: &AppSource) -> anyhow::Result<CommandOutput> {
-    let args = deploy_args(app);
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    daemon.baton(&args).await
-}
-
-async fn serving(daemon: &Daemon) -> anyhow::Result<String> {
-    let reply = get_once(daemon.http_address(), "/").await?;
-    Ok(reply.version().unwrap_or_default().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]

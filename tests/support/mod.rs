@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use baton_api::{RouteInfo, VersionInfo};
-use baton_testkit::{App, CommandOutput, Daemon, wait_until};
+use baton_testkit::{App, AppSource, CommandOutput, Daemon, wait_until};
 use bytes::Bytes;
 use http::{HeaderMap, Request, Response, StatusCode, Version, header};
 use http_body_util::{BodyExt, Empty, Full};
@@ -644,4 +644,30 @@ where
     .with_context(|| format!("no echo of {text:?} within {SOON:?}"))??;
     ensure!(reply == text, "echo of {text:?} came back as {reply:?}");
     Ok(())
+}
+
+/// `baton deploy --config <app's baton.toml>`, as arguments.
+pub fn deploy_app_args(app: &AppSource) -> Vec<String> {
+    vec![
+        "deploy".to_string(),
+        "--config".to_string(),
+        app.config_path().display().to_string(),
+    ]
+}
+
+/// Runs `baton deploy` for `app`, successful or not.
+pub async fn deploy_app(daemon: &Daemon, app: &AppSource) -> anyhow::Result<CommandOutput> {
+    let args = deploy_app_args(app);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    daemon.baton(&args).await
+}
+
+/// The version that answers `GET /` through the daemon now.
+pub async fn serving(daemon: &Daemon) -> anyhow::Result<String> {
+    let reply = get_once(daemon.http_address(), "/").await?;
+    ensure!(reply.status.is_success(), "GET / answered {reply:?}");
+    reply
+        .version()
+        .map(str::to_string)
+        .context("the answer has no X-Version")
 }

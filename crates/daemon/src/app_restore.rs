@@ -13,7 +13,7 @@ use baton_state::{DeployRecord, ProcessRecord};
 use nix::sys::signal::Signal;
 
 use crate::app_host::{AppHost, blocking};
-use crate::app_run::{spawn_slot, stop_in_background, stop_when_cold};
+use crate::app_run::{free_port, spawn_slot, stop_in_background, stop_when_cold};
 use crate::process_spec::{self, Slot, WEB};
 use crate::process_table::unix_ms;
 
@@ -362,23 +362,19 @@ async fn restart(
     port: Option<u16>,
     report: &mut RestoreReport,
 ) {
-    let port = if role == WEB {
-        match port.or_else(free_port) {
-            Some(port) => Some(port),
-            None => return,
-        }
-    } else {
-        None
+    let port = match (role == WEB, port) {
+        (false, _) => None,
+        (true, Some(port)) => Some(port),
+        (true, None) => match free_port() {
+            Ok(port) => Some(port),
+            Err(error) => {
+                tracing::error!(%error, "Cannot restart a process of the live release");
+                return;
+            }
+        },
     };
     match spawn_slot(host, config, release, role, index, port).await {
         Ok(_) => report.restarted += 1,
         Err(error) => tracing::error!(%error, "Cannot restart a process of the live release"),
     }
-}
-
-fn free_port() -> Option<u16> {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .ok()
 }

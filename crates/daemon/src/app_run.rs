@@ -810,7 +810,7 @@ fn switched(outcome: &baton_api::DeployOutcome) -> Switched {
 }
 
 /// A port nobody listens on now, for a new web process.
-fn free_port() -> Result<u16, String> {
+pub fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|address| address.port())

@@ -85,20 +85,17 @@ fn verdict(breached: bool, measurement: Measurement) -> Finding {
 }
 
 fn error_rate(max: Ratio, candidate: &WindowCounts, min: u64) -> Finding {
-    if let Some(no_evidence) = too_few(candidate.requests, min, "") {
-        return no_evidence;
-    }
-    verdict(
-        above(candidate.errors, candidate.requests, max),
-        Measurement {
-            value: Quantity::Percent(fraction(candidate.errors, candidate.requests)),
-            limit: Limit::AtMost(Quantity::Percent(max.as_fraction())),
-            basis: format!(
-                "{} errors in {} requests",
-                count(candidate.errors),
-                count(candidate.requests)
-            ),
-        },
+    rate(
+        candidate.errors,
+        candidate.requests,
+        max,
+        min,
+        "",
+        format!(
+            "{} errors in {} requests",
+            count(candidate.errors),
+            count(candidate.requests)
+        ),
     )
 }
 
@@ -147,19 +144,32 @@ fn versus_stable(max: Ratio, candidate: &WindowCounts, stable: &WindowCounts, mi
 }
 
 fn mismatch(max: Ratio, mirror: &MirrorCounts, min: u64) -> Finding {
-    if let Some(no_evidence) = too_few(mirror.mirrored, min, "mirrored ") {
+    rate(
+        mirror.mismatched,
+        mirror.mirrored,
+        max,
+        min,
+        "mirrored ",
+        format!(
+            "{} of {} mirrored requests differed",
+            count(mirror.mismatched),
+            count(mirror.mirrored)
+        ),
+    )
+}
+
+/// `part` of `whole` must not exceed `max`; fewer than `min` in `whole` is
+/// no evidence.
+fn rate(part: u64, whole: u64, max: Ratio, min: u64, whose: &str, basis: String) -> Finding {
+    if let Some(no_evidence) = too_few(whole, min, whose) {
         return no_evidence;
     }
     verdict(
-        above(mirror.mismatched, mirror.mirrored, max),
+        above(part, whole, max),
         Measurement {
-            value: Quantity::Percent(fraction(mirror.mismatched, mirror.mirrored)),
+            value: Quantity::Percent(fraction(part, whole)),
             limit: Limit::AtMost(Quantity::Percent(max.as_fraction())),
-            basis: format!(
-                "{} of {} mirrored requests differed",
-                count(mirror.mismatched),
-                count(mirror.mirrored)
-            ),
+            basis,
         },
     )
 }
