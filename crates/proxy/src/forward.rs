@@ -24,10 +24,12 @@ use crate::forwarded_headers::{add_forwarded, strip_hop_by_hop, wants_upgrade};
 use crate::head_scanner::{HeadVerdict, HeadVerdicts};
 use crate::limits::Limits;
 use crate::local_response::{bad_request, local_response, paused_response};
+use crate::mirror;
 use crate::request_body::{BodyFault, BodyFaultFlag, ClientBody, UpstreamBody};
 use crate::response_body::{Exchange, ResponseBody};
 use crate::router::Router;
 use crate::service::Service;
+use crate::shadow::Answer;
 use crate::target::Target;
 use crate::upgrade_relay::Relay;
 use crate::upstream_pool::{ConnectError, PooledConnection};
@@ -73,12 +75,14 @@ struct Admission {
     admitted: Admitted,
     /// The response sets the sticky cookie naming `version`.
     pin: bool,
+    /// The shadowed candidate that gets a copy of the request.
+    mirror: Option<Arc<Version>>,
 }
 
 /// A connection chosen for a request.
-struct Chosen {
-    target: Arc<Target>,
-    connection: PooledConnection,
+pub(crate) struct Chosen {
+    pub(crate) target: Arc<Target>,
+    pub(crate) connection: PooledConnection,
 }
 
 impl Forwarder {
@@ -131,7 +135,8 @@ impl Forwarder {
             version,
             admitted,
             pin,
-        }) = self.admit(&host, &path, request.headers())
+            mirror,
+        }) = self.admit(&host, &path, request.method(), request.headers())
         else {
             return local_response(
                 StatusCode::NOT_FOUND,
@@ -154,7 +159,19 @@ impl Forwarder {
             Err(response) => return response,
         };
         prepare_upstream_head(&mut parts, client, &host, upgrade);
-        let chosen = match self.choose(&version).await {
+        // Only a request without a body is copied: copying a body would
+        // mean holding it back from stable until the copy has it too.
+        let stable_answer = match mirror {
+            Some(candidate) if !upgrade && matches!(body, UpstreamBody::Empty) => mirror::start(
+                candidate,
+                &parts.method,
+                &parts.uri,
+                &parts.headers,
+                &self.limits,
+            ),
+            _ => None,
+        };
+        let chosen = match choose(&version, self.limits.connect_timeout).await {
             Ok(chosen) => chosen,
             Err(response) => {
                 return response;
@@ -223,6 +240,12 @@ impl Forwarder {
         }
         let latency = started.elapsed();
         let status = response.status();
+        if let Some(stable_answer) = stable_answer {
+            stable_answer.send(Answer {
+                outcome: Outcome::Status(status.as_u16()),
+                latency,
+            });
+        }
         if status == StatusCode::SWITCHING_PROTOCOLS
             && let Some(client_upgrade) = client_upgrade
         {
@@ -247,17 +270,24 @@ impl Forwarder {
     /// split (if any) chooses for a request with `headers`, re-reading the
     /// table and the split when the version closed under us (a swap, or a
     /// candidate that left and drained).
-    fn admit(&self, host: &str, path: &str, headers: &HeaderMap) -> Option<Admission> {
+    fn admit(
+        &self,
+        host: &str,
+        path: &str,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Option<Admission> {
         for _ in 0..8 {
             let table = self.router.load();
             let service = table.lookup(host, path)?;
-            let routed = service.route(headers);
+            let routed = service.route(method, headers);
             if let Some(admitted) = routed.version.admission().enter() {
                 return Some(Admission {
                     service: Arc::clone(service),
                     version: routed.version,
                     admitted,
                     pin: routed.pin,
+                    mirror: routed.mirror,
                 });
             }
         }
@@ -294,56 +324,6 @@ impl Forwarder {
                 StatusCode::REQUEST_TIMEOUT,
                 "request timeout: the request body did not arrive in time",
             )),
-        }
-    }
-
-    /// Picks a target and a connection to it. A failed connect is retried
-    /// once on another target of the version: nothing reached the upstream.
-    async fn choose(&self, version: &Arc<Version>) -> Result<Chosen, Response<ResponseBody>> {
-        let started = Instant::now();
-        let mut excluded = None;
-        let mut last_error = None;
-        let mut waited_for_health = false;
-        loop {
-            let Some(index) = version.pick(excluded) else {
-                if !waited_for_health && !version.was_ever_healthy() {
-                    waited_for_health = true;
-                    if version
-                        .wait_first_healthy(self.limits.connect_timeout)
-                        .await
-                    {
-                        continue;
-                    }
-                }
-                return Err(match last_error {
-                    Some(error) => connect_failure(version, error, started),
-                    None => {
-                        record(version, Outcome::Status(503), started);
-                        local_response(
-                            StatusCode::SERVICE_UNAVAILABLE,
-                            "service unavailable: no healthy target",
-                        )
-                    }
-                });
-            };
-            let Some(target) = version.targets().get(index).cloned() else {
-                continue;
-            };
-            if let Some(connection) = target.pool().checkout() {
-                return Ok(Chosen { target, connection });
-            }
-            match target.pool().connect(self.limits.connect_timeout).await {
-                Ok(connection) => return Ok(Chosen { target, connection }),
-                Err(error) => {
-                    tracing::warn!(target = target.address(), %error, "Upstream connect failed");
-                    version.set_target_health(index, false);
-                    if excluded.is_some() {
-                        return Err(connect_failure(version, error, started));
-                    }
-                    excluded = Some(index);
-                    last_error = Some(error);
-                }
-            }
         }
     }
 
@@ -390,9 +370,59 @@ impl Forwarder {
     }
 }
 
+/// Picks a target and a connection to it. A failed connect is retried
+/// once on another target of the version: nothing reached the upstream.
+pub(crate) async fn choose(
+    version: &Arc<Version>,
+    connect_timeout: Duration,
+) -> Result<Chosen, Response<ResponseBody>> {
+    let started = Instant::now();
+    let mut excluded = None;
+    let mut last_error = None;
+    let mut waited_for_health = false;
+    loop {
+        let Some(index) = version.pick(excluded) else {
+            if !waited_for_health && !version.was_ever_healthy() {
+                waited_for_health = true;
+                if version.wait_first_healthy(connect_timeout).await {
+                    continue;
+                }
+            }
+            return Err(match last_error {
+                Some(error) => connect_failure(version, error, started),
+                None => {
+                    record(version, Outcome::Status(503), started);
+                    local_response(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "service unavailable: no healthy target",
+                    )
+                }
+            });
+        };
+        let Some(target) = version.targets().get(index).cloned() else {
+            continue;
+        };
+        if let Some(connection) = target.pool().checkout() {
+            return Ok(Chosen { target, connection });
+        }
+        match target.pool().connect(connect_timeout).await {
+            Ok(connection) => return Ok(Chosen { target, connection }),
+            Err(error) => {
+                tracing::warn!(target = target.address(), %error, "Upstream connect failed");
+                version.set_target_health(index, false);
+                if excluded.is_some() {
+                    return Err(connect_failure(version, error, started));
+                }
+                excluded = Some(index);
+                last_error = Some(error);
+            }
+        }
+    }
+}
+
 /// Why an upstream exchange failed.
 #[derive(Debug, thiserror::Error)]
-enum SendError {
+pub(crate) enum SendError {
     #[error(transparent)]
     Upstream(#[from] hyper::Error),
     #[error("the pooled connection had closed and reconnecting failed: {0}")]
@@ -403,7 +433,7 @@ enum SendError {
 /// connection it had just closed) is sent again once on a fresh connection,
 /// to `target` or, when it refuses, to another target of `version`
 /// (`target` then names the one that took the request).
-async fn send(
+pub(crate) async fn send(
     version: &Version,
     target: &mut Arc<Target>,
     connection: &mut PooledConnection,
@@ -598,7 +628,7 @@ fn connect_failure(
     }
 }
 
-fn record(version: &Version, outcome: Outcome, started: Instant) {
+pub(crate) fn record(version: &Version, outcome: Outcome, started: Instant) {
     version
         .stats()
         .record(Instant::now().into_std(), outcome, started.elapsed());

@@ -183,6 +183,7 @@ mod tests {
             weight_bp: 100,
             sticky: true,
             override_header: false,
+            shadow: None,
         }));
         assert_eq!(labels(router.all_versions()), ["v1", "v2"]);
 
@@ -213,6 +214,7 @@ mod tests {
             weight_bp: 5_000,
             sticky: false,
             override_header: false,
+            shadow: None,
         };
         assert!(live(&router).set_split(Some(split)).is_none());
         let left = live(&router).set_split(None).unwrap();

@@ -3,9 +3,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 
 use crate::pause_gate::PauseGate;
+use crate::shadow::Shadow;
 use crate::split::Split;
 use crate::split_slot::{Routed, SplitSlot};
 use crate::version::Version;
@@ -64,14 +65,21 @@ impl Service {
         self.split.set_weight(weight_bp)
     }
 
+    /// Sets the candidate's weight and its shadow (copies of a share of
+    /// stable's requests; `None` stops them) in one change, keeping the
+    /// rest of the split; `false` when no split is in force.
+    pub fn set_traffic(&self, weight_bp: u32, shadow: Option<Shadow>) -> bool {
+        self.split.set_traffic(weight_bp, shadow)
+    }
+
     /// The split in force.
     pub fn current_split(&self) -> Option<Arc<Split>> {
         self.split.get()
     }
 
-    /// The version for a request with `headers`.
-    pub(crate) fn route(&self, headers: &HeaderMap) -> Routed {
-        self.split.route(&self.active, headers)
+    /// The version for a request with `method` and `headers`.
+    pub(crate) fn route(&self, method: &Method, headers: &HeaderMap) -> Routed {
+        self.split.route(&self.active, method, headers)
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use http::header::{HeaderMap, HeaderName};
 
+use crate::shadow::Shadow;
 use crate::sticky_cookie::{STICKY_COOKIE, find_cookie};
 use crate::version::Version;
 
@@ -35,6 +36,9 @@ pub struct Split {
     pub sticky: bool,
     /// Whether `X-Baton-Version: candidate|stable` forces a version.
     pub override_header: bool,
+    /// Copies of requests stable serves sent to the candidate, whose
+    /// answers are compared and dropped; `None` sends none.
+    pub shadow: Option<Shadow>,
 }
 
 /// One of the two versions of a split.
@@ -135,6 +139,7 @@ mod tests {
             weight_bp,
             sticky,
             override_header,
+            shadow: None,
         }
     }
 

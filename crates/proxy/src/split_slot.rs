@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use arc_swap::ArcSwapOption;
-use http::HeaderMap;
+use http::{HeaderMap, Method};
 
-use crate::split::{FULL_WEIGHT, Side, Split, choose};
+use crate::shadow::Shadow;
+use crate::split::{FULL_WEIGHT, Side, Split, choose, takes_candidate};
 use crate::version::Version;
 
 /// The split in force for one service, if any.
@@ -18,6 +19,8 @@ pub struct SplitSlot {
     // continued across weight changes, so every run of requests is spread
     // evenly whatever came before it.
     tickets: AtomicU64,
+    // The same for the requests the shadow share places.
+    mirror_tickets: AtomicU64,
 }
 
 /// The version a request goes to.
@@ -26,6 +29,9 @@ pub(crate) struct Routed {
     pub version: Arc<Version>,
     /// Whether the response sets the sticky cookie naming it.
     pub pin: bool,
+    /// The candidate a copy of the request goes to, when the split
+    /// shadows and this request is one of its share.
+    pub mirror: Option<Arc<Version>>,
 }
 
 impl SplitSlot {
@@ -34,27 +40,46 @@ impl SplitSlot {
         self.current.load_full()
     }
 
-    /// The version for a request with `headers`, `stable` being the
-    /// service's active version.
-    pub(crate) fn route(&self, stable: &Arc<Version>, headers: &HeaderMap) -> Routed {
+    /// The version for a request with `method` and `headers`, `stable`
+    /// being the service's active version.
+    pub(crate) fn route(
+        &self,
+        stable: &Arc<Version>,
+        method: &Method,
+        headers: &HeaderMap,
+    ) -> Routed {
         let current = self.current.load();
         let Some(split) = current.as_ref() else {
             return Routed {
                 version: Arc::clone(stable),
                 pin: false,
+                mirror: None,
             };
         };
         let choice = choose(split, stable, headers, || {
             self.tickets.fetch_add(1, Ordering::Relaxed)
         });
-        let version = match choice.side {
-            Side::Stable => Arc::clone(stable),
-            Side::Candidate => Arc::clone(&split.candidate),
+        let (version, mirror) = match choice.side {
+            Side::Stable => (Arc::clone(stable), self.mirror_to(split, method)),
+            // A request the candidate serves itself has nothing to compare.
+            Side::Candidate => (Arc::clone(&split.candidate), None),
         };
         Routed {
             version,
             pin: choice.pin,
+            mirror,
         }
+    }
+
+    /// The candidate, if a request with `method` that stable serves is one
+    /// the shadow share copies.
+    fn mirror_to(&self, split: &Split, method: &Method) -> Option<Arc<Version>> {
+        let shadow = split.shadow.as_ref()?;
+        if !shadow.mirrors(method) {
+            return None;
+        }
+        let ticket = self.mirror_tickets.fetch_add(1, Ordering::Relaxed);
+        takes_candidate(ticket, shadow.share_bp).then(|| Arc::clone(&split.candidate))
     }
 
     /// Puts `split` in force (`None` ends it) and returns the candidate that
@@ -89,6 +114,22 @@ impl SplitSlot {
         previous.is_some()
     }
 
+    /// Changes the candidate's weight and shadow together, in one step
+    /// for every request; `false` when no split is in force.
+    pub(crate) fn set_traffic(&self, weight_bp: u32, shadow: Option<Shadow>) -> bool {
+        let weight_bp = weight_bp.min(FULL_WEIGHT);
+        let previous = self.current.rcu(|current| {
+            current.as_ref().map(|split| {
+                Arc::new(Split {
+                    weight_bp,
+                    shadow: shadow.clone(),
+                    ..Split::clone(split)
+                })
+            })
+        });
+        previous.is_some()
+    }
+
     /// Ends the split if `version` is its candidate: it has just become the
     /// service's active version (promoted by a route install).
     pub(crate) fn end_if_candidate(&self, version: &Arc<Version>) {
@@ -114,6 +155,7 @@ mod tests {
             weight_bp,
             sticky: false,
             override_header: false,
+            shadow: None,
         })
     }
 
@@ -171,9 +213,38 @@ mod tests {
     fn routing_without_a_split_is_the_stable_version() {
         let slot = SplitSlot::default();
         let stable = version("v1");
-        let routed = slot.route(&stable, &HeaderMap::new());
+        let routed = slot.route(&stable, &Method::GET, &HeaderMap::new());
         assert!(Arc::ptr_eq(&routed.version, &stable));
         assert!(!routed.pin);
+    }
+
+    #[test]
+    fn the_shadow_share_copies_requests_stable_serves() {
+        let slot = SplitSlot::default();
+        let (stable, candidate) = (version("v1"), version("v2"));
+        slot.replace(split(&candidate, 0), &stable);
+        let headers = HeaderMap::new();
+        let mirrored = |method: &Method| {
+            (0..10_000)
+                .filter(|_| slot.route(&stable, method, &headers).mirror.is_some())
+                .count()
+        };
+        assert_eq!(mirrored(&Method::GET), 0, "no shadow, no copies");
+        let shadow = Shadow {
+            share_bp: 2_500,
+            methods: vec![Method::GET],
+        };
+        assert!(slot.set_traffic(0, Some(shadow.clone())));
+        assert!(mirrored(&Method::GET).abs_diff(2_500) <= 5);
+        assert_eq!(mirrored(&Method::POST), 0);
+        // The candidate's own requests are never copied to it.
+        assert!(slot.set_traffic(FULL_WEIGHT, Some(shadow)));
+        assert_eq!(mirrored(&Method::GET), 0);
+        // Live traffic and no shadow, in one change.
+        assert!(slot.set_traffic(1_000, None));
+        let now = slot.get().unwrap();
+        assert_eq!((now.weight_bp, now.shadow.is_none()), (1_000, true));
+        assert_eq!(mirrored(&Method::GET), 0);
     }
 
     #[test]
@@ -183,7 +254,12 @@ mod tests {
         slot.replace(split(&candidate, 1_000), &stable);
         let headers = HeaderMap::new();
         let to_candidate = (0..10_000)
-            .filter(|_| Arc::ptr_eq(&slot.route(&stable, &headers).version, &candidate))
+            .filter(|_| {
+                Arc::ptr_eq(
+                    &slot.route(&stable, &Method::GET, &headers).version,
+                    &candidate,
+                )
+            })
             .count();
         assert!(to_candidate.abs_diff(1_000) <= 5, "{to_candidate}");
     }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use baton_telemetry::RequestStats;
+use baton_telemetry::{MirrorStats, RequestStats};
 use http::HeaderValue;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -27,6 +27,7 @@ pub struct Version {
     targets: Vec<Arc<Target>>,
     balancer: LoadBalancer,
     stats: Arc<RequestStats>,
+    mirror_stats: MirrorStats,
     admission: Arc<Admission>,
     upgraded: AtomicU64,
     drain_deadline: CancellationToken,
@@ -57,6 +58,7 @@ impl Version {
             targets,
             balancer,
             stats: Arc::new(RequestStats::new(Instant::now().into_std())),
+            mirror_stats: MirrorStats::new(Instant::now().into_std()),
             admission: Arc::new(Admission::default()),
             upgraded: AtomicU64::new(0),
             drain_deadline: CancellationToken::new(),
@@ -85,6 +87,12 @@ impl Version {
     /// Its request numbers.
     pub fn stats(&self) -> &Arc<RequestStats> {
         &self.stats
+    }
+
+    /// How its answers to mirrored copies compared with the stable
+    /// version's answers to the originals, while it was shadowed.
+    pub fn mirror_stats(&self) -> &MirrorStats {
+        &self.mirror_stats
     }
 
     /// Its admission counter.

@@ -6,20 +6,24 @@
 //! follow the weight; the cookie is never set without `sticky`, nor on an
 //! override; an abort returns the candidate, which drains, and every client
 //! goes back to stable; a refused connect is retried on another target of
-//! the chosen version, never on the other version.
+//! the chosen version, never on the other version; a shadowed candidate
+//! gets copies of the listed methods only, marked as copies, whose answers
+//! are compared (status class, latency) and never reach the client.
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use baton_proxy::{
-    Forwarder, Limits, LoadBalancer, Router, Server, Service, Split, Target, Version, Workers,
+    Forwarder, Limits, LoadBalancer, Router, Server, Service, Shadow, Split, Target, Version,
+    Workers,
 };
 use bytes::Bytes;
 use http::header::{COOKIE, HOST, SET_COOKIE};
-use http::{HeaderName, Request, Response};
+use http::{HeaderName, Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::service::service_fn;
@@ -126,6 +130,7 @@ impl Proxy {
             weight_bp,
             sticky,
             override_header,
+            shadow: None,
         }));
         assert!(left.is_none());
     }
@@ -382,4 +387,153 @@ async fn a_refused_connect_is_retried_on_the_same_version() {
     assert!(answers.iter().all(|answer| answer.version == "v2"));
     assert!(!proxy.candidate.targets()[0].is_healthy());
     assert_eq!(proxy.stable.stats().totals().requests, 0);
+}
+
+/// What a recording upstream saw of one request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Seen {
+    method: Method,
+    marked_as_copy: bool,
+}
+
+/// An upstream that records every request and answers with the status and
+/// after the delay set in it at the time.
+#[derive(Default)]
+struct Recorder {
+    seen: Mutex<Vec<Seen>>,
+    status: AtomicU16,
+    delay_ms: AtomicU64,
+}
+
+async fn recording_upstream(recorder: Arc<Recorder>) -> SocketAddr {
+    recorder.status.store(200, Ordering::Relaxed);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let recorder = Arc::clone(&recorder);
+            tokio::spawn(async move {
+                let service = service_fn(move |request: Request<hyper::body::Incoming>| {
+                    let recorder = Arc::clone(&recorder);
+                    async move {
+                        recorder.seen.lock().unwrap().push(Seen {
+                            method: request.method().clone(),
+                            marked_as_copy: request.headers().get("x-baton-shadow")
+                                == Some(&http::HeaderValue::from_static("1")),
+                        });
+                        let delay = recorder.delay_ms.load(Ordering::Relaxed);
+                        tokio::time::sleep(Duration::from_millis(delay)).await;
+                        let mut response = Response::new(Full::new(Bytes::from_static(b"v2")));
+                        *response.status_mut() =
+                            StatusCode::from_u16(recorder.status.load(Ordering::Relaxed)).unwrap();
+                        Ok::<_, Infallible>(response)
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    address
+}
+
+/// Sends `count` requests with `method` one after another on one
+/// connection; how long each took, after checking stable answered it.
+async fn send_each(proxy: &Proxy, method: Method, count: usize) -> Vec<Duration> {
+    let mut sender = connect(proxy.address).await;
+    let mut took = Vec::new();
+    for _ in 0..count {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri("/")
+            .header(HOST, "app.test")
+            .body(Empty::new())
+            .unwrap();
+        let started = std::time::Instant::now();
+        sender.ready().await.unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        took.push(started.elapsed());
+        if method != Method::HEAD {
+            assert_eq!(&body[..], b"v1", "a client got the candidate's answer");
+        }
+    }
+    took
+}
+
+/// Waits (10 s at most) until the candidate has compared `count` copies.
+async fn compared(candidate: &Version, count: u64) -> baton_telemetry::MirrorWindow {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let window = candidate
+            .mirror_stats()
+            .snapshot(std::time::Instant::now(), Duration::from_secs(600));
+        if window.compared >= count || std::time::Instant::now() > deadline {
+            return window;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shadow_copies_reach_the_candidate_and_never_the_client() {
+    let recorder = Arc::new(Recorder::default());
+    let proxy = Proxy::start(&[recording_upstream(Arc::clone(&recorder)).await]).await;
+    proxy.split(0, false, false);
+    let shadow = Shadow {
+        share_bp: 10_000,
+        methods: vec![Method::GET, Method::HEAD],
+    };
+    assert!(proxy.service.set_traffic(0, Some(shadow.clone())));
+
+    send_each(&proxy, Method::GET, 100).await;
+    send_each(&proxy, Method::HEAD, 10).await;
+    send_each(&proxy, Method::POST, 20).await;
+    let window = compared(&proxy.candidate, 110).await;
+    assert_eq!((window.compared, window.mismatched), (110, 0));
+    let seen = recorder.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 110, "only GET and HEAD are copied");
+    assert!(seen.iter().all(|seen| seen.marked_as_copy));
+    assert!(seen.iter().all(|seen| seen.method != Method::POST));
+    // Copies count as the candidate's requests; stable served everything.
+    assert_eq!(proxy.candidate.stats().totals().requests, 110);
+    assert_eq!(proxy.stable.stats().totals().requests, 130);
+
+    // Another status class is a mismatch; the client still gets stable's.
+    recorder.status.store(500, Ordering::Relaxed);
+    send_each(&proxy, Method::GET, 50).await;
+    let window = compared(&proxy.candidate, 160).await;
+    assert_eq!((window.compared, window.mismatched), (160, 50));
+
+    // A candidate that takes 2 s neither slows the client nor passes as
+    // alike.
+    recorder.status.store(200, Ordering::Relaxed);
+    recorder.delay_ms.store(2_000, Ordering::Relaxed);
+    let took = send_each(&proxy, Method::GET, 5).await;
+    assert!(
+        took.iter().all(|took| *took < Duration::from_secs(1)),
+        "the client waited for the copy: {took:?}"
+    );
+    let window = compared(&proxy.candidate, 165).await;
+    assert_eq!((window.compared, window.mismatched), (165, 55));
+
+    // Shadow off: no more copies.
+    recorder.delay_ms.store(0, Ordering::Relaxed);
+    assert!(proxy.service.set_traffic(0, None));
+    send_each(&proxy, Method::GET, 20).await;
+    assert_eq!(recorder.seen.lock().unwrap().len(), 165);
+
+    // A share copies that share of the requests, evenly.
+    assert!(proxy.service.set_traffic(
+        0,
+        Some(Shadow {
+            share_bp: 2_500,
+            ..shadow
+        })
+    ));
+    send_each(&proxy, Method::GET, 400).await;
+    let window = compared(&proxy.candidate, 265).await;
+    assert_eq!(window.compared, 265);
 }

@@ -16,11 +16,14 @@
 //!
 //! The stats for one version are a [`RequestStats`], shared as
 //! `Arc<RequestStats>`; readers take a [`WindowSnapshot`] or [`Totals`].
+//! A candidate being shadowed also keeps [`MirrorStats`]: how its answers to
+//! mirrored requests compared with the stable version's.
 
 #![deny(missing_docs)]
 
 mod counts;
 mod latency;
+mod mirror_stats;
 mod outcome;
 mod request_stats;
 mod slice;
@@ -28,6 +31,7 @@ mod snapshot;
 mod totals;
 mod window;
 
+pub use mirror_stats::{MirrorStats, MirrorWindow};
 pub use outcome::Outcome;
 pub use request_stats::RequestStats;
 pub use snapshot::WindowSnapshot;

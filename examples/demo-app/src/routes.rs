@@ -123,7 +123,7 @@ async fn status(Path(code): Path<u16>) -> Response {
 }
 
 async fn requests(State(state): State<Arc<AppState>>) -> Json<Value> {
-    Json(json!({ "count": state.requests() }))
+    Json(json!({ "count": state.requests(), "shadow": state.shadow_requests() }))
 }
 
 async fn not_found() -> (StatusCode, &'static str) {

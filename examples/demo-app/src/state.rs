@@ -1,7 +1,11 @@
 //! State shared by every request handler.
 
 use std::{
-    sync::atomic::{AtomicBool, AtomicU64, Ordering},
+    collections::BTreeMap,
+    sync::{
+        Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
     time::Duration,
 };
 
@@ -16,6 +20,8 @@ pub struct AppState {
     pub version_header: HeaderValue,
     healthy: AtomicBool,
     requests: AtomicU64,
+    /// Shadow copies (`X-Baton-Shadow: 1`) so far, by method.
+    shadow_requests: Mutex<BTreeMap<String, u64>>,
     /// Requests to `/` so far; `ERROR_RATE` picks its failures by this count.
     root_requests: AtomicU64,
     pub error_rate: ErrorRate,
@@ -31,6 +37,7 @@ impl AppState {
             version_header: config.version_header.clone(),
             healthy: AtomicBool::new(config.healthy),
             requests: AtomicU64::new(0),
+            shadow_requests: Mutex::default(),
             root_requests: AtomicU64::new(0),
             error_rate: config.error_rate,
             slow: config.slow,
@@ -53,6 +60,23 @@ impl AppState {
 
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Counts one shadow copy with `method`.
+    pub fn count_shadow_request(&self, method: &str) {
+        let mut counts = self
+            .shadow_requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        *counts.entry(method.to_string()).or_default() += 1;
+    }
+
+    /// Shadow copies so far, by method.
+    pub fn shadow_requests(&self) -> BTreeMap<String, u64> {
+        self.shadow_requests
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
     }
 
     /// Counts one request to `/` and says whether it should answer 500.
