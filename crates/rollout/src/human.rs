@@ -56,9 +56,20 @@ pub(crate) fn points(fraction: f64) -> String {
     format!("{sign}{number} point{}", if one { "" } else { "s" })
 }
 
-/// A plain number with at most four decimals: "0.9731", "12".
+/// A plain number with at most four decimals, "0.9731", "12", or for a
+/// small one four significant digits, "0.00001234": a business metric can
+/// be a tiny rate, and "0" next to a limit of "0.0001" would explain nothing.
 pub(crate) fn number(value: f64) -> String {
-    trim(&format!("{value:.4}"))
+    let magnitude = value.abs();
+    let decimals = if magnitude > 0.0 && magnitude < 0.001 {
+        // The first significant digit is `leading` places after the point;
+        // three more make four. Clamped so a denormal cannot ask for hundreds.
+        let leading = (-magnitude.log10().floor()) as usize;
+        (leading + 3).min(16)
+    } else {
+        4
+    };
+    trim(&format!("{value:.decimals$}"))
 }
 
 fn percent_number(fraction: f64) -> String {
@@ -102,5 +113,8 @@ mod tests {
         assert_eq!(points(-0.01), "-1 point");
         assert_eq!(number(0.97), "0.97");
         assert_eq!(number(12.0), "12");
+        assert_eq!(number(0.0), "0");
+        assert_eq!(number(0.00001234), "0.00001234");
+        assert_eq!(number(-0.0005), "-0.0005");
     }
 }

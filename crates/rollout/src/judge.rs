@@ -342,7 +342,7 @@ mod tests {
                     max: None,
                 },
                 Reading::External(Some(0.91)),
-                "checkout_success_rate 0.91 < 0.95 over 2m",
+                "checkout_success_rate = 0.91 < 0.95 over 2m",
             ),
         ];
         for (metric, reading, sentence) in cases {

@@ -149,14 +149,27 @@ fn guardrail(number: usize, config: &GuardrailConfig) -> Result<Guardrail, Strin
         }
         GuardrailMetric::Prometheus | GuardrailMetric::Http => {
             // What the number is called in verdicts: the query or the JSON
-            // path it is read from, which is what the user wrote to get it.
-            let source = if config.metric == GuardrailMetric::Prometheus {
-                &config.query
+            // path it is read from, which is what the user wrote to get it,
+            // and where from, so a rollback names the source to look at.
+            // Without a query or path it stays unnamed, which is refused.
+            let (what, place) = if config.metric == GuardrailMetric::Prometheus {
+                (
+                    &config.query,
+                    config.server.as_ref().map(|s| format!("on prometheus {s}")),
+                )
             } else {
-                &config.json_path
+                (
+                    &config.json_path,
+                    config.url.as_ref().map(|url| format!("from {url}")),
+                )
+            };
+            let name = match (what, place) {
+                (Some(what), Some(place)) => format!("{what} {place}"),
+                (Some(what), None) => what.clone(),
+                (None, _) => String::new(),
             };
             Metric::External {
-                name: source.clone().unwrap_or_default(),
+                name,
                 min: number_of("min", config.min)?,
                 max: number_of("max", config.max)?,
             }
@@ -358,7 +371,7 @@ mod tests {
         assert_eq!(
             plan.guardrails[0].metric,
             Metric::External {
-                name: "$.checkout_success_rate".to_string(),
+                name: "$.checkout_success_rate from http://127.0.0.1:8081/stats".to_string(),
                 min: Some(0.98),
                 max: None,
             }

@@ -9,7 +9,8 @@ use crate::human;
 
 /// One guardrail's verdict at one instant: what was measured, against what,
 /// over which window. Its `Display` is the sentence history shows
-/// ("error rate 5.1% > 1% over 2m (2,340 requests)").
+/// ("error rate 5.1% > 1% over 2m (2,340 requests)", or for an external
+/// number "$.rate from http://127.0.0.1:8081/stats = 0.91 < 0.95 over 1m").
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
     /// The guardrail's metric name ("error rate", or an external name).
@@ -147,7 +148,14 @@ impl fmt::Display for Verdict {
         match &self.finding {
             Finding::Holds(measured) | Finding::Breached(measured) => {
                 let breached = self.finding.is_breached();
-                write!(f, "{name} {} over {window}", measured.describe(breached))?;
+                // An external name is a query or a path ("$.rate from
+                // http://…"): "=" keeps its value from reading as part of it.
+                let is = if matches!(measured.value, Quantity::Number(_)) {
+                    " = "
+                } else {
+                    " "
+                };
+                write!(f, "{name}{is}{} over {window}", measured.describe(breached))?;
                 if !measured.basis.is_empty() {
                     write!(f, " ({})", measured.basis)?;
                 }

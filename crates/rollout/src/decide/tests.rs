@@ -703,8 +703,8 @@ fn bake_shadow_and_strategies() {
             },
             now: m(3),
             action: Action::RollBack,
-            next: rolled_back("checkout_success_rate 0.91 < 0.95 over 2m"),
-            says: "checkout_success_rate 0.91 < 0.95",
+            next: rolled_back("checkout_success_rate = 0.91 < 0.95 over 2m"),
+            says: "checkout_success_rate = 0.91 < 0.95",
         },
     ];
     for case in &cases {
