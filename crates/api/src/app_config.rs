@@ -957,6 +957,20 @@ impl GuardrailConfig {
                         ));
                     }
                 }
+                let [(address_key, address, example), ..] = required;
+                check_plain_http(address_key, address.as_deref().unwrap_or_default(), example)
+                    .map_err(|message| (address_key, message))?;
+                if let Some(path) = &self.json_path
+                    && let Err(error) = serde_json_path::JsonPath::parse(path)
+                {
+                    return Err((
+                        "json_path",
+                        format!(
+                            "json_path = {path:?} is not a JSONPath (RFC 9535): {error}; write \
+                             e.g. json_path = \"$.success_rate\""
+                        ),
+                    ));
+                }
                 let mut numbers = [None, None];
                 for (slot, (key, limit)) in numbers
                     .iter_mut()
@@ -995,12 +1009,7 @@ impl GuardrailConfig {
                 }
             }
         }
-        if matches!(
-            self.metric,
-            GuardrailMetric::ShadowMismatchRate
-                | GuardrailMetric::Prometheus
-                | GuardrailMetric::Http
-        ) {
+        if matches!(self.metric, GuardrailMetric::ShadowMismatchRate) {
             return Err((
                 "metric",
                 format!(
@@ -1011,6 +1020,50 @@ impl GuardrailConfig {
         }
         Ok(())
     }
+}
+
+/// A guardrail's `server` or `url` must be a plain `http://` address with a
+/// host: the daemon reads it with its own HTTP/1 client, which speaks no
+/// TLS, and an address that cannot be read would only ever be "no
+/// evidence" at deploy time, long after the file was written.
+fn check_plain_http(key: &str, address: &str, example: &str) -> Result<(), String> {
+    let uri: http::Uri = address.parse().map_err(|error| {
+        format!("{key} = {address:?} is not a URL ({error}); write e.g. {key} = {example}")
+    })?;
+    match uri.scheme_str() {
+        Some("http") => {}
+        Some("https") => {
+            return Err(format!(
+                "{key} = {address:?} uses https, which guardrails cannot read: baton fetches \
+                 them over plain http; use an http:// address (e.g. one on 127.0.0.1, or a \
+                 local proxy in front of the TLS endpoint)"
+            ));
+        }
+        Some(other) => {
+            return Err(format!(
+                "{key} = {address:?} uses {other}://; guardrails read only http:// addresses, \
+                 e.g. {key} = {example}"
+            ));
+        }
+        None => {
+            return Err(format!(
+                "{key} = {address:?} has no scheme; write the whole address, e.g. {key} = \
+                 {example}"
+            ));
+        }
+    }
+    if uri.host().is_none_or(str::is_empty) {
+        return Err(format!(
+            "{key} = {address:?} names no host; write e.g. {key} = {example}"
+        ));
+    }
+    if key == "server" && uri.query().is_some() {
+        return Err(format!(
+            "{key} = {address:?} has a ?query; give the Prometheus server's base address \
+             (baton adds /api/v1/query and the query), e.g. {key} = {example}"
+        ));
+    }
+    Ok(())
 }
 
 /// Where `key = …` is written in the `occurrence`-th (0-based) table
@@ -1595,20 +1648,22 @@ max_latency = "300ms"
     }
 
     #[test]
-    fn external_guardrails_are_refused_where_they_are_written() {
-        for (block, metric) in [(PROMETHEUS, "prometheus"), (HTTP, "http")] {
-            let text = format!("{BASE}{ROLLOUT}{block}{SMOKE}");
-            let error = parse(&text).unwrap_err();
-            let line = line_of(&text, &format!("metric = \"{metric}\""), 0);
-            assert_eq!((error.line, error.column), (line, 1), "{error}");
-            assert_eq!(
-                error.message,
-                format!(
-                    "guardrail 4 ({metric}): {metric} guardrails are not available yet; use \
-                     error_rate, p99_latency or error_rate_vs_stable"
-                )
-            );
-        }
+    fn external_guardrails_are_read_and_shadow_mismatch_refused() {
+        let text = format!("{BASE}{ROLLOUT}{PROMETHEUS}{HTTP}{SMOKE}");
+        let rollout = parse(&text).unwrap().rollout;
+        let prometheus = &rollout.guardrails[3];
+        assert_eq!(prometheus.metric, GuardrailMetric::Prometheus);
+        assert_eq!(prometheus.server.as_deref(), Some("http://127.0.0.1:9090"));
+        assert_eq!(
+            prometheus.query.as_deref(),
+            Some("sum(rate(checkout_completed_total[2m]))")
+        );
+        assert_eq!(prometheus.min, Some(GuardrailLimit::Number(0.95)));
+        let http = &rollout.guardrails[4];
+        assert_eq!(http.metric, GuardrailMetric::Http);
+        assert_eq!(http.url.as_deref(), Some("http://127.0.0.1:8081/stats"));
+        assert_eq!(http.json_path.as_deref(), Some("$.checkout_success_rate"));
+        assert_eq!(http.window.get(), Duration::from_secs(60));
         let text = format!(
             "{BASE}[[rollout.guardrails]]\nmetric = \"shadow_mismatch_rate\"\nmax = \"1%\"\n\
              window = \"1m\"\n"
@@ -1759,6 +1814,42 @@ max_latency = "300ms"
                  json_path = \"$.ok\"\nwindow = \"1m\"\nmin = 2\nmax = 1\n",
                 "min",
                 "min (2) is above max (1)",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"http\"\nwindow = \"1m\"\nmin = 1\n\
+                 url = \"https://s/stats\"\njson_path = \"$.ok\"\n",
+                "url",
+                "url = \"https://s/stats\" uses https, which guardrails cannot read",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"prometheus\"\nquery = \"up\"\n\
+                 window = \"1m\"\nmin = 1\nserver = \"127.0.0.1:9090\"\n",
+                "server",
+                "server = \"127.0.0.1:9090\" has no scheme",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"prometheus\"\nquery = \"up\"\n\
+                 window = \"1m\"\nmin = 1\nserver = \"ftp://p/\"\n",
+                "server",
+                "uses ftp://; guardrails read only http:// addresses",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"prometheus\"\nquery = \"up\"\n\
+                 window = \"1m\"\nmin = 1\nserver = \"http://p:9090/?x=1\"\n",
+                "server",
+                "has a ?query; give the Prometheus server's base address",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"http\"\nwindow = \"1m\"\nmin = 1\n\
+                 url = \"http://s/a b\"\njson_path = \"$.ok\"\n",
+                "url",
+                "url = \"http://s/a b\" is not a URL",
+            ),
+            (
+                "[[rollout.guardrails]]\nmetric = \"http\"\nwindow = \"1m\"\nmin = 1\n\
+                 url = \"http://s/stats\"\njson_path = \"checkout.rate\"\n",
+                "json_path",
+                "json_path = \"checkout.rate\" is not a JSONPath (RFC 9535)",
             ),
         ];
         for &(lines, key, message) in cases {

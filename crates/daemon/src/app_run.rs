@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::app_host::{AppHost, blocking};
 use crate::deploy_log::DeployLog;
+use crate::external_metric::ExternalSource;
 use crate::process_spec::{self, Slot, WEB};
 use crate::process_table::{Entry, unix_ms};
 use crate::rollout_controller::{self, SplitOptions, StatusBoard};
@@ -439,6 +440,7 @@ impl Effects for AppRun {
                 split: progressive.split,
                 commands: &mut commands,
                 status: &progressive.status,
+                sources: ExternalSource::by_guardrail(&self.config.rollout),
             };
             return rollout_controller::run(
                 &self.host.routes,

@@ -24,6 +24,7 @@ mod control_socket;
 mod daemon;
 mod deploy_log;
 mod error;
+mod external_metric;
 mod listeners;
 mod process_spec;
 mod process_table;

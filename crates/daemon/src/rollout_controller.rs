@@ -15,6 +15,7 @@ use baton_rollout::{
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::external_metric::{ExternalMetrics, ExternalSource};
 use crate::route_manager::{RouteManager, StagedRoute};
 
 /// How often the guardrails are judged: a breach sends the traffic back
@@ -31,6 +32,9 @@ pub struct Inputs<'a> {
     pub commands: &'a mut mpsc::UnboundedReceiver<Command>,
     /// Where its progress is published for `baton status`.
     pub status: &'a StatusBoard,
+    /// Where each `prometheus` or `http` guardrail of the plan reads its
+    /// number, by guardrail index (the plan does not carry it).
+    pub sources: Vec<Option<ExternalSource>>,
 }
 
 /// How the split treats clients while the rollout runs.
@@ -63,7 +67,11 @@ pub async fn run(
         split,
         commands,
         status,
+        sources,
     } = inputs;
+    // Fetching starts now, so the first numbers are in by the first
+    // judgement; dropping it when the run ends, however, stops it.
+    let mut externals = ExternalMetrics::start(&plan.guardrails, &sources);
     let status = Published(status);
     let started = Instant::now();
     let first = start(plan, Duration::ZERO).map_err(|error| error.to_string())?;
@@ -94,10 +102,13 @@ pub async fn run(
         };
         let now = started.elapsed();
         let observations = Observations {
-            readings: readings(plan, &stable, &candidate),
+            readings: readings(plan, &stable, &candidate, &externals),
             phase_requests: candidate_requests(&candidate).saturating_sub(phase_base),
             command,
         };
+        for line in externals.news() {
+            report(log, &line);
+        }
         let decision = decide(plan, &state, &observations, now);
         if decision.action != Action::Hold || command.is_some() {
             report(log, &decision.reason);
@@ -195,11 +206,17 @@ fn candidate_requests(candidate: &Version) -> u64 {
 }
 
 /// One reading per guardrail, in plan order, over its own window.
-fn readings(plan: &RolloutPlan, stable: &Arc<Version>, candidate: &Arc<Version>) -> Vec<Reading> {
+fn readings(
+    plan: &RolloutPlan,
+    stable: &Arc<Version>,
+    candidate: &Arc<Version>,
+    externals: &ExternalMetrics,
+) -> Vec<Reading> {
     let now = Instant::now().into_std();
     plan.guardrails
         .iter()
-        .map(|guardrail| match guardrail.metric {
+        .enumerate()
+        .map(|(index, guardrail)| match guardrail.metric {
             Metric::ErrorRate { .. }
             | Metric::P99Latency { .. }
             | Metric::ErrorRateVsStable { .. } => Reading::Traffic {
@@ -207,7 +224,8 @@ fn readings(plan: &RolloutPlan, stable: &Arc<Version>, candidate: &Arc<Version>)
                 stable: counts(stable, now, guardrail.window),
             },
             // Refused when the config is read: never evidence.
-            Metric::ShadowMismatchRate { .. } | Metric::External { .. } => Reading::External(None),
+            Metric::ShadowMismatchRate { .. } => Reading::External(None),
+            Metric::External { .. } => Reading::External(externals.value(index)),
         })
         .collect()
 }
