@@ -24,8 +24,8 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use support::{
-    Load, SOON, deploy_app as deploy, deploy_app_args as deploy_args, explain, join, lock, serving,
-    spawn_baton,
+    Load, SOON, deploy_app as deploy, deploy_app_args as deploy_args, ensure_mentions, explain,
+    join, lock, serving, spawn_baton,
 };
 
 /// Longest a whole canary deploy of these tests may take.
@@ -143,13 +143,6 @@ fn everything(output: &CommandOutput) -> String {
     format!("{}\n{}", output.stdout, output.stderr)
 }
 
-fn expect_in(text: &str, expected: &[&str]) -> anyhow::Result<()> {
-    for wanted in expected {
-        ensure!(text.contains(wanted), "no {wanted:?} in:\n{text}");
-    }
-    Ok(())
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn an_http_number_that_drops_below_its_minimum_rolls_the_canary_back() -> anyhow::Result<()> {
     let stats = Stub::start(&checkout(0.99)).await?;
@@ -179,7 +172,7 @@ async fn an_http_number_that_drops_below_its_minimum_rolls_the_canary_back() -> 
             everything(&output)
         );
         let source = format!("$.checkout.success_rate from {url}");
-        expect_in(
+        ensure_mentions(
             &output.stderr,
             &[
                 "rolled back",
@@ -187,7 +180,7 @@ async fn an_http_number_that_drops_below_its_minimum_rolls_the_canary_back() -> 
                 "all traffic is back on",
             ],
         )?;
-        expect_in(&output.stdout, &[&format!("({source}) reads 0.99")])?;
+        ensure_mentions(&output.stdout, &[&format!("({source}) reads 0.99")])?;
         ensure!(serving(&daemon).await? == "v1");
         tally.assert_no_failures()?;
         Ok(())
@@ -219,7 +212,7 @@ async fn a_good_prometheus_number_lets_the_canary_be_promoted() -> anyhow::Resul
         let load = stable_under_load(&daemon, &app).await?;
         let output = deploy(&daemon, &app).await?.success()?;
         let tally = load.stop().await?;
-        expect_in(
+        ensure_mentions(
             &output.stdout,
             &[
                 "10%",
@@ -270,7 +263,7 @@ async fn an_unreachable_source_never_passes_a_step_and_the_step_times_out() -> a
         );
         let text = everything(&output);
         let source = format!("$.rate from {url}");
-        expect_in(
+        ensure_mentions(
             &text,
             &[
                 "step 1 of 3 (10%) found too little evidence",

@@ -2,19 +2,25 @@
 //! canary goes through every step and is promoted; a candidate that fails
 //! 5% of its requests is rolled back by its error-rate guardrail while the
 //! clients it did not serve see no error; an operator's abort and promote
-//! reach a running rollout.
+//! reach a running rollout; a shadowed candidate gets copies of GETs only,
+//! no client waits for them, and a slow one is rolled back before any
+//! client reaches it.
 
 mod support;
 
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::ensure;
 use baton_api::AppInfo;
 use baton_testkit::{AppSource, Daemon, wait_until};
+use tokio::task::JoinHandle;
 
 use support::{
-    Load, SOON, deploy_app as deploy, deploy_app_args as deploy_args, explain, join, serving,
-    spawn_baton,
+    Load, SOON, deploy_app as deploy, deploy_app_args as deploy_args, deploy_failing_candidate,
+    ensure_mentions, explain, join, serving, spawn_baton,
 };
 
 /// Short steps for tests: the same state machine, minutes made seconds.
@@ -67,26 +73,13 @@ async fn a_candidate_failing_five_percent_is_rolled_back_by_its_guardrail() -> a
     let app = canary("failing", "30s", "60s")?;
     let daemon = Daemon::start().await?;
     let outcome = async {
-        deploy(&daemon, &app).await?.success()?;
-        let load = Load::start(daemon.http_address(), 8, "/");
-        load.wait_for_answers(100).await?;
         // The new release fails 5% of its requests to `/`.
-        let config = std::fs::read_to_string(app.config_path())?;
-        app.write_config(&config.replace("[web]\n", "[web]\nenv = { ERROR_RATE = \"0.05\" }\n"))?;
-        app.set_version("v2")?;
-        let output = deploy(&daemon, &app).await?;
-        let tally = load.stop().await?;
-        ensure!(
-            !output.status.success(),
-            "the failing candidate was promoted"
-        );
-        for expected in ["rolled back", "error rate", "all traffic is back on"] {
-            ensure!(
-                output.stderr.contains(expected),
-                "no {expected:?} in:\n{}",
-                output.stderr
-            );
-        }
+        let (output, tally) =
+            deploy_failing_candidate(&daemon, &app, "ERROR_RATE = \"0.05\"", 8).await?;
+        ensure_mentions(
+            &output.stderr,
+            &["rolled back", "error rate", "all traffic is back on"],
+        )?;
         ensure!(serving(&daemon).await? == "v1");
         // Every failure came from the candidate: clients on stable saw none.
         let failures = tally.failures.lock().map(|f| f.clone()).unwrap_or_default();
@@ -187,23 +180,10 @@ async fn a_slow_blue_green_candidate_is_rolled_back_on_p99_during_its_bake() -> 
         .build()?;
     let daemon = Daemon::start().await?;
     let outcome = async {
-        deploy(&daemon, &app).await?.success()?;
-        let load = Load::start(daemon.http_address(), 8, "/");
-        load.wait_for_answers(100).await?;
         // Every request to the new release's `/` takes 1.5 s.
-        let config = std::fs::read_to_string(app.config_path())?;
-        app.write_config(&config.replace("[web]\n", "[web]\nenv = { SLOW_MS = \"1500\" }\n"))?;
-        app.set_version("v2")?;
-        let output = deploy(&daemon, &app).await?;
-        let tally = load.stop().await?;
-        ensure!(!output.status.success(), "the slow candidate was promoted");
-        for expected in ["rolled back", "p99 latency", "1200ms"] {
-            ensure!(
-                output.stderr.contains(expected),
-                "no {expected:?} in:\n{}",
-                output.stderr
-            );
-        }
+        let (output, tally) =
+            deploy_failing_candidate(&daemon, &app, "SLOW_MS = \"1500\"", 8).await?;
+        ensure_mentions(&output.stderr, &["rolled back", "p99 latency", "1200ms"])?;
         ensure!(serving(&daemon).await? == "v1");
         // Slow is not failed: the requests the candidate held finished.
         tally.assert_no_failures()?;
@@ -404,6 +384,124 @@ async fn cookie_holding_clients_never_switch_version_mid_canary() -> anyhow::Res
         ensure!(
             on_candidate > 0 && on_candidate < 1000,
             "{on_candidate} of 1,000 clients were placed on the candidate"
+        );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
+/// A canary that shadows all of stable's requests for `shadow_duration`
+/// before its first live step, judged by the shadow mismatch rate.
+fn shadowed(app: &str, shadow_duration: &str, max_mismatch: &str) -> anyhow::Result<AppSource> {
+    AppSource::builder(app, "v1")
+        .extra(&format!(
+            "[rollout]\nstrategy = \"canary\"\nsteps = [\"50%\", \"100%\"]\n\
+             step_duration = \"1s\"\nstep_timeout = \"60s\"\nmin_requests = 20\nbake = \"1s\"\n\
+             shadow = \"100%\"\nshadow_duration = \"{shadow_duration}\"\n\n\
+             [[rollout.guardrails]]\nmetric = \"shadow_mismatch_rate\"\nmax = \"{max_mismatch}\"\n\
+             window = \"1m\"\n\n\
+             [[rollout.guardrails]]\nmetric = \"error_rate\"\nmax = \"1%\"\nwindow = \"1m\"\n"
+        ))
+        .build()
+}
+
+/// Sends bodiless `POST /` back to back until stopped; how many were sent.
+fn post_loop(address: SocketAddr, stop: Arc<AtomicBool>) -> JoinHandle<u64> {
+    tokio::spawn(async move {
+        let mut sent = 0;
+        while !stop.load(Ordering::Relaxed) {
+            // Stable has no POST /: the answer does not matter, only where
+            // the request went.
+            let _ = support::post(address, &address.to_string(), "/", Vec::new()).await;
+            sent += 1;
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        sent
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shadow_copies_only_gets_to_the_candidate_before_its_live_steps() -> anyhow::Result<()> {
+    let app = shadowed("mirrored", "3s", "1%")?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?.success()?;
+        let load = Load::start(daemon.http_address(), 4, "/");
+        load.wait_for_answers(100).await?;
+        let stop_posts = Arc::new(AtomicBool::new(false));
+        let posts = post_loop(daemon.http_address(), Arc::clone(&stop_posts));
+
+        app.set_version("v2")?;
+        let deploying = spawn_baton(&daemon, &deploy_args(&app));
+        // While it only gets copies, the candidate answers no client.
+        wait_until(SOON, "the shadow phase", || async {
+            status(&daemon, "mirrored").await.is_ok_and(|status| {
+                status
+                    .rollout
+                    .is_some_and(|rollout| rollout.phase.contains("shadow"))
+            })
+        })
+        .await?;
+        let before_live = load.tally.versions();
+        ensure!(
+            !before_live.contains_key("v2"),
+            "a client got the candidate while it was shadowed: {before_live:?}"
+        );
+        let output = join(deploying, Duration::from_secs(90), "the deploy").await??;
+        stop_posts.store(true, Ordering::Relaxed);
+        let posts_sent = join(posts, Duration::from_secs(10), "the POST client").await?;
+        let tally = load.stop().await?;
+        let output = output.success()?;
+        tally.assert_no_failures()?;
+        ensure!(
+            output.stdout.contains("shadow"),
+            "the deploy did not report its shadow phase:\n{}",
+            output.stdout
+        );
+        ensure!(serving(&daemon).await? == "v2");
+        ensure!(posts_sent > 10, "only {posts_sent} POSTs were sent");
+
+        // The promoted candidate counted the copies it got, by method.
+        let reply = support::get_once(daemon.http_address(), "/requests").await?;
+        let counts: serde_json::Value = serde_json::from_slice(&reply.body)?;
+        let copies = &counts["shadow"];
+        ensure!(
+            copies["GET"].as_u64().is_some_and(|gets| gets >= 20),
+            "too few GET copies reached the candidate: {counts}"
+        );
+        ensure!(
+            copies.get("POST").is_none(),
+            "a POST was copied to the candidate: {counts}"
+        );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_slow_shadowed_candidate_is_rolled_back_and_no_client_waits_for_it() -> anyhow::Result<()>
+{
+    let app = shadowed("shadow-slow", "60s", "5%")?;
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        // Every request to the new release's `/` takes 1.5 s.
+        let (output, tally) =
+            deploy_failing_candidate(&daemon, &app, "SLOW_MS = \"1500\"", 4).await?;
+        ensure_mentions(&output.stderr, &["rolled back", "shadow mismatch rate"])?;
+        ensure!(serving(&daemon).await? == "v1");
+        tally.assert_no_failures()?;
+        let versions = tally.versions();
+        ensure!(
+            !versions.contains_key("v2"),
+            "a client got the shadowed candidate: {versions:?}"
+        );
+        // Each copy took 1.5 s; the clients never waited for one.
+        ensure!(
+            tally.slowest() < Duration::from_secs(1),
+            "a client waited {:?}",
+            tally.slowest()
         );
         Ok(())
     }

@@ -445,6 +445,8 @@ pub struct Tally {
     pub versions: Mutex<BTreeMap<String, u64>>,
     /// Client connections opened.
     pub connections: AtomicU64,
+    /// The longest any answer took, in microseconds.
+    pub slowest_micros: AtomicU64,
 }
 
 impl Tally {
@@ -472,6 +474,11 @@ impl Tally {
         if failures.len() < 20 {
             failures.push(what);
         }
+    }
+
+    /// The longest any answer took so far.
+    pub fn slowest(&self) -> Duration {
+        Duration::from_micros(self.slowest_micros.load(Ordering::Relaxed))
     }
 
     /// Successful answers per version so far.
@@ -564,7 +571,11 @@ async fn client_loop(address: SocketAddr, path: &str, tally: &Tally, stop: &Atom
         };
         tally.connections.fetch_add(1, Ordering::Relaxed);
         while !stop.load(Ordering::Relaxed) {
-            match connection.get(path).await {
+            let started = std::time::Instant::now();
+            let answer = connection.get(path).await;
+            let took = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+            tally.slowest_micros.fetch_max(took, Ordering::Relaxed);
+            match answer {
                 Ok(answer) => {
                     let closes = answer.closes();
                     tally.record(answer);
@@ -660,6 +671,40 @@ pub async fn deploy_app(daemon: &Daemon, app: &AppSource) -> anyhow::Result<Comm
     let args = deploy_app_args(app);
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     daemon.baton(&args).await
+}
+
+/// Deploys `app` as v1, puts `clients` keep-alive clients on `GET /`,
+/// then deploys v2 with `env` (say `SLOW_MS = "1500"`) in its `[web]`
+/// environment, expecting that deploy to fail. Returns its output and what
+/// the clients saw from start to end.
+pub async fn deploy_failing_candidate(
+    daemon: &Daemon,
+    app: &AppSource,
+    env: &str,
+    clients: usize,
+) -> anyhow::Result<(CommandOutput, Arc<Tally>)> {
+    deploy_app(daemon, app).await?.success()?;
+    let load = Load::start(daemon.http_address(), clients, "/");
+    load.wait_for_answers(100).await?;
+    let config = std::fs::read_to_string(app.config_path())?;
+    app.write_config(&config.replace("[web]\n", &format!("[web]\nenv = {{ {env} }}\n")))?;
+    app.set_version("v2")?;
+    let output = deploy_app(daemon, app).await?;
+    let tally = load.stop().await?;
+    ensure!(
+        !output.status.success(),
+        "the candidate with {env} was promoted:\n{}",
+        output.stdout
+    );
+    Ok((output, tally))
+}
+
+/// Fails unless `text` contains every one of `expected`.
+pub fn ensure_mentions(text: &str, expected: &[&str]) -> anyhow::Result<()> {
+    for expected in expected {
+        ensure!(text.contains(expected), "no {expected:?} in:\n{text}");
+    }
+    Ok(())
 }
 
 /// The version that answers `GET /` through the daemon now.

@@ -805,10 +805,12 @@ impl RolloutSection {
                     .to_string(),
             ));
         }
-        if !self.shadow.is_zero() {
+        if !self.shadow.is_zero() && self.shadow_methods.is_empty() {
             return Err(at(
-                "shadow",
-                "shadow traffic is not available yet; set shadow = \"0%\"".to_string(),
+                "shadow_methods",
+                "shadow_methods is empty, so no request would be copied; list the methods to \
+                 mirror, e.g. shadow_methods = [\"GET\", \"HEAD\"]"
+                    .to_string(),
             ));
         }
         for (index, guardrail) in self.guardrails.iter().enumerate() {
@@ -1008,15 +1010,6 @@ impl GuardrailConfig {
                     _ => {}
                 }
             }
-        }
-        if matches!(self.metric, GuardrailMetric::ShadowMismatchRate) {
-            return Err((
-                "metric",
-                format!(
-                    "{metric} guardrails are not available yet; use error_rate, p99_latency or \
-                     error_rate_vs_stable"
-                ),
-            ));
         }
         Ok(())
     }
@@ -1648,7 +1641,7 @@ max_latency = "300ms"
     }
 
     #[test]
-    fn external_guardrails_are_read_and_shadow_mismatch_refused() {
+    fn external_and_shadow_mismatch_guardrails_are_read() {
         let text = format!("{BASE}{ROLLOUT}{PROMETHEUS}{HTTP}{SMOKE}");
         let rollout = parse(&text).unwrap().rollout;
         let prometheus = &rollout.guardrails[3];
@@ -1665,12 +1658,18 @@ max_latency = "300ms"
         assert_eq!(http.json_path.as_deref(), Some("$.checkout_success_rate"));
         assert_eq!(http.window.get(), Duration::from_secs(60));
         let text = format!(
-            "{BASE}[[rollout.guardrails]]\nmetric = \"shadow_mismatch_rate\"\nmax = \"1%\"\n\
-             window = \"1m\"\n"
+            "{BASE}[rollout]\nshadow = \"10%\"\n[[rollout.guardrails]]\n\
+             metric = \"shadow_mismatch_rate\"\nmax = \"1%\"\nwindow = \"1m\"\n"
         );
-        let error = parse(&text).unwrap_err();
-        assert_eq!(error.line, 7, "{error}");
-        assert!(error.message.contains("not available yet"), "{error}");
+        let rollout = parse(&text).unwrap().rollout;
+        assert_eq!(
+            rollout.guardrails[0].metric,
+            GuardrailMetric::ShadowMismatchRate
+        );
+        assert_eq!(
+            rollout.guardrails[0].max,
+            Some(GuardrailLimit::Percent(percent("1%")))
+        );
     }
 
     #[test]
@@ -1756,9 +1755,9 @@ max_latency = "300ms"
                 "min_requests = 0",
             ),
             (
-                "[rollout]\nshadow_duration = \"1m\"\nshadow = \"5%\"\n",
-                "shadow =",
-                "shadow traffic is not available yet; set shadow = \"0%\"",
+                "[rollout]\nshadow = \"5%\"\nshadow_methods = []\n",
+                "shadow_methods =",
+                "shadow_methods is empty, so no request would be copied",
             ),
             (
                 "[[rollout.guardrails]]\nmetric = \"error_rate\"\nmax = \"1%\"\nwindow = \"1m\"\n\

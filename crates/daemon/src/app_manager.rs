@@ -560,13 +560,28 @@ fn plan_of(
     strategy: Option<&str>,
 ) -> Result<Option<(RolloutPlan, SplitOptions)>, AppError> {
     let plan = RolloutPlan::from_config(&config.rollout, strategy).map_err(AppError::Invalid)?;
-    let one_swap = matches!(plan.strategy, Strategy::Replace) && plan.bake.is_zero();
+    let one_swap =
+        matches!(plan.strategy, Strategy::Replace) && plan.bake.is_zero() && plan.shadow.is_none();
     if one_swap {
         return Ok(None);
     }
+    let shadow_methods = config
+        .rollout
+        .shadow_methods
+        .iter()
+        .map(|method| {
+            http::Method::from_bytes(method.as_str().as_bytes()).map_err(|_| {
+                AppError::Invalid(format!(
+                    "[rollout] shadow_methods: {:?} is not an HTTP method",
+                    method.as_str()
+                ))
+            })
+        })
+        .collect::<Result<_, _>>()?;
     let split = SplitOptions {
         sticky: config.rollout.sticky,
         override_header: config.rollout.override_header,
+        shadow_methods,
     };
     Ok(Some((plan, split)))
 }

@@ -437,7 +437,7 @@ impl Effects for AppRun {
             let mut commands = progressive.commands.lock().await;
             let inputs = rollout_controller::Inputs {
                 plan: &progressive.plan,
-                split: progressive.split,
+                split: progressive.split.clone(),
                 commands: &mut commands,
                 status: &progressive.status,
                 sources: ExternalSource::by_guardrail(&self.config.rollout),

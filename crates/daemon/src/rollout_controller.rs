@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baton_api::{DeployEvent, RolloutStatus};
-use baton_proxy::Version;
+use baton_proxy::{Shadow, Version};
 use baton_rollout::{
-    Action, Command, EventSink, Metric, Observations, Outcome, Reading, RolloutPlan, RolloutState,
-    Switched, WindowCounts, decide, start,
+    Action, Command, EventSink, Metric, MirrorCounts, Observations, Outcome, Reading, RolloutPlan,
+    RolloutState, Switched, Weight, WindowCounts, decide, start,
 };
+use http::Method;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
 use crate::external_metric::{ExternalMetrics, ExternalSource};
-use crate::route_manager::{RouteManager, StagedRoute};
+use crate::route_manager::{CanaryTraffic, RouteManager, StagedRoute};
 
 /// How often the guardrails are judged: a breach sends the traffic back
 /// within about this long of being observable.
@@ -38,12 +39,25 @@ pub struct Inputs<'a> {
 }
 
 /// How the split treats clients while the rollout runs.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct SplitOptions {
     /// A client stays on the version it first got (cookie `baton_version`).
     pub sticky: bool,
     /// `X-Baton-Version: candidate|stable` forces a version.
     pub override_header: bool,
+    /// The methods whose requests are copied while the candidate is
+    /// shadowed.
+    pub shadow_methods: Vec<Method>,
+}
+
+impl SplitOptions {
+    /// The proxy's shadow for a mirrored `share`, if any.
+    fn shadow(&self, share: Option<Weight>) -> Option<Shadow> {
+        share.map(|share| Shadow {
+            share_bp: u32::from(share.basis_points()),
+            methods: self.shadow_methods.clone(),
+        })
+    }
 }
 
 /// Where a running rollout stands, for `baton status`; `None` when none
@@ -75,14 +89,15 @@ pub async fn run(
     let status = Published(status);
     let started = Instant::now();
     let first = start(plan, Duration::ZERO).map_err(|error| error.to_string())?;
-    let weight = first.next.live_weight().basis_points();
+    let route = first.next.route(plan);
+    let traffic = CanaryTraffic {
+        weight_bp: u32::from(route.live.basis_points()),
+        shadow: split.shadow(route.mirror),
+        sticky: split.sticky,
+        override_header: split.override_header,
+    };
     routes
-        .start_canary(
-            staged,
-            u32::from(weight),
-            split.sticky,
-            split.override_header,
-        )
+        .start_canary(staged, traffic)
         .await
         .map_err(|error| error.to_string())?;
     report(log, &first.reason);
@@ -115,11 +130,14 @@ pub async fn run(
         }
         match decision.action {
             Action::Hold => {}
-            Action::SetWeight(weight) | Action::StopShadow { live: weight } => {
-                routes.set_canary_weight(app, u32::from(weight.basis_points()));
+            Action::SetWeight(_) | Action::StartShadow(_) | Action::StopShadow { .. } => {
+                let route = decision.next.route(plan);
+                routes.set_canary_traffic(
+                    app,
+                    u32::from(route.live.basis_points()),
+                    split.shadow(route.mirror),
+                );
             }
-            // Shadow traffic is refused when the config is read.
-            Action::StartShadow(_) => {}
             Action::Promote => {
                 let outcome = routes
                     .promote_canary(app)
@@ -223,8 +241,13 @@ fn readings(
                 candidate: counts(candidate, now, guardrail.window),
                 stable: counts(stable, now, guardrail.window),
             },
-            // Refused when the config is read: never evidence.
-            Metric::ShadowMismatchRate { .. } => Reading::External(None),
+            Metric::ShadowMismatchRate { .. } => {
+                let compared = candidate.mirror_stats().snapshot(now, guardrail.window);
+                Reading::Mirror(MirrorCounts {
+                    mirrored: compared.compared,
+                    mismatched: compared.mismatched,
+                })
+            }
             Metric::External { .. } => Reading::External(externals.value(index)),
         })
         .collect()

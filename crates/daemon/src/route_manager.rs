@@ -20,6 +20,8 @@ use tokio::time::Instant;
 
 mod canary;
 
+pub use canary::CanaryTraffic;
+
 /// Why a route change was refused or failed; the running routes are unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum RouteError {

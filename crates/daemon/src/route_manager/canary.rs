@@ -8,10 +8,23 @@
 use std::sync::Arc;
 
 use baton_api::DeployOutcome;
-use baton_proxy::{DrainReport, Split, Version};
+use baton_proxy::{DrainReport, Shadow, Split, Version};
 use baton_state::ServiceRecord;
 
 use super::{RouteError, RouteManager, StagedRoute, lock};
+
+/// How a canary takes traffic when it starts.
+#[derive(Clone, Debug)]
+pub struct CanaryTraffic {
+    /// Its share of live requests, in basis points.
+    pub weight_bp: u32,
+    /// Copies of a share of stable's requests, compared and dropped.
+    pub shadow: Option<Shadow>,
+    /// A client stays on the version it first got (cookie `baton_version`).
+    pub sticky: bool,
+    /// `X-Baton-Version: candidate|stable` forces a version.
+    pub override_header: bool,
+}
 
 /// A candidate in a service's split, and what promoting it must save.
 pub(super) struct Canary {
@@ -21,24 +34,29 @@ pub(super) struct Canary {
 }
 
 impl RouteManager {
-    /// Puts `staged` beside the live service's stable version with
-    /// `weight_bp` basis points of its traffic (clients with a sticky
-    /// cookie excepted). The service must already serve a stable version.
+    /// Puts `staged` beside the live service's stable version, taking
+    /// traffic as `traffic` says. The service must already serve a stable
+    /// version.
     pub async fn start_canary(
         &self,
         mut staged: StagedRoute,
-        weight_bp: u32,
-        sticky: bool,
-        override_header: bool,
+        traffic: CanaryTraffic,
     ) -> Result<(), RouteError> {
         let name = staged.record.name.clone();
         let busy = self.claim(&name)?;
         let service = self.live_service(&name)?;
+        let CanaryTraffic {
+            weight_bp,
+            shadow,
+            sticky,
+            override_header,
+        } = traffic;
         let left = service.set_split(Some(Split {
             candidate: Arc::clone(&staged.version),
             weight_bp,
             sticky,
             override_header,
+            shadow,
         }));
         staged.installed();
         if let Some(left) = left {
@@ -67,13 +85,14 @@ impl RouteManager {
         Ok(())
     }
 
-    /// Moves the canary of `name` to `weight_bp`; false without a canary.
-    pub fn set_canary_weight(&self, name: &str, weight_bp: u32) -> bool {
+    /// Moves the canary of `name` to `weight_bp` of live traffic and to
+    /// `shadow` (`None`: no copies), in one change; false without a canary.
+    pub fn set_canary_traffic(&self, name: &str, weight_bp: u32, shadow: Option<Shadow>) -> bool {
         if !lock(&self.canaries).contains_key(name) {
             return false;
         }
         self.live_service(name)
-            .is_ok_and(|service| service.set_weight(weight_bp))
+            .is_ok_and(|service| service.set_traffic(weight_bp, shadow))
     }
 
     /// The stable and the candidate version of `name`'s canary, for the
@@ -179,6 +198,15 @@ mod tests {
         }
     }
 
+    fn traffic(weight_bp: u32, sticky: bool) -> CanaryTraffic {
+        CanaryTraffic {
+            weight_bp,
+            shadow: None,
+            sticky,
+            override_header: false,
+        }
+    }
+
     #[tokio::test]
     async fn a_canary_is_weighted_then_promoted_or_aborted() {
         let dir = tempfile::tempdir().unwrap();
@@ -191,14 +219,17 @@ mod tests {
             .unwrap();
 
         // No canary yet: nothing to weigh, promote or abort.
-        assert!(!routes.set_canary_weight("web", 100));
+        assert!(!routes.set_canary_traffic("web", 100, None));
         assert!(routes.promote_canary("web").await.is_err());
 
         let staged = routes
             .stage("web", route(upstream().await, "v2"), std::future::pending())
             .await
             .unwrap();
-        routes.start_canary(staged, 100, true, false).await.unwrap();
+        routes
+            .start_canary(staged, traffic(100, true))
+            .await
+            .unwrap();
         let split = router
             .load()
             .service("web")
@@ -208,7 +239,19 @@ mod tests {
         assert_eq!((split.candidate.label(), split.weight_bp), ("v2", 100));
         let busy = routes.deploy("web", route(upstream().await, "v9")).await;
         assert!(matches!(busy, Err(RouteError::Busy(_))), "{busy:?}");
-        assert!(routes.set_canary_weight("web", 5000));
+        let shadow = Shadow {
+            share_bp: 500,
+            methods: vec![http::Method::GET],
+        };
+        assert!(routes.set_canary_traffic("web", 0, Some(shadow.clone())));
+        let split = router
+            .load()
+            .service("web")
+            .unwrap()
+            .current_split()
+            .unwrap();
+        assert_eq!((split.weight_bp, split.shadow.as_ref()), (0, Some(&shadow)));
+        assert!(routes.set_canary_traffic("web", 5000, None));
         let (stable, candidate) = routes.canary_versions("web").unwrap();
         assert_eq!((stable.label(), candidate.label()), ("v1", "v2"));
 
@@ -227,7 +270,7 @@ mod tests {
             .await
             .unwrap();
         routes
-            .start_canary(staged, 1000, false, false)
+            .start_canary(staged, traffic(1000, false))
             .await
             .unwrap();
         let (_, v3) = routes.canary_versions("web").unwrap();
