@@ -7,7 +7,8 @@ use baton_api::RolloutCommand;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    app_command, daemon_command, demo_command, probe_command, route_command, status_command,
+    app_command, daemon_command, demo_command, migrate_command, probe_command, route_command,
+    status_command,
 };
 
 /// baton: one binary that deploys web applications with zero failed requests.
@@ -59,6 +60,9 @@ pub enum Command {
     /// Drive the proxy by hand: put targets behind a service, pause, remove
     #[command(subcommand)]
     Route(route_command::RouteCommand),
+    /// Check schema migrations before they run
+    #[command(subcommand)]
+    Migrate(migrate_command::MigrateCommand),
     /// Load-test a URL and count every failure
     Probe(probe_command::ProbeArgs),
     /// Show a zero-downtime deploy: a daemon, the demo app, deploys and a rollback under load
@@ -123,6 +127,7 @@ impl Cli {
             Command::Resume(args) => {
                 app_command::resume(args, client(self.socket, &state_dir)).await
             }
+            Command::Migrate(command) => migrate_command::run(command),
             Command::Probe(args) => probe_command::run(args).await,
             Command::Demo(args) => demo_command::run(args).await,
         }

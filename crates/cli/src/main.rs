@@ -7,6 +7,7 @@ mod daemon_command;
 mod demo_command;
 mod duration_arg;
 mod logging;
+mod migrate_command;
 mod probe_command;
 mod route_command;
 mod status_command;

@@ -23,8 +23,18 @@ pub(crate) fn has_modifier(type_name: &TypeName) -> bool {
 }
 
 /// The type as a person would write it, for messages: `varchar(255)`,
-/// `int4`, `timestamp`.
+/// `integer`, `timestamp`.
 pub(crate) fn display(type_name: &TypeName) -> String {
+    let name = match base_name(type_name) {
+        "int2" => "smallint",
+        "int4" => "integer",
+        "int8" => "bigint",
+        "bpchar" => "char",
+        "bool" => "boolean",
+        "float4" => "real",
+        "float8" => "double precision",
+        other => other,
+    };
     let modifiers: Vec<String> = type_name
         .typmods
         .iter()
@@ -42,9 +52,9 @@ pub(crate) fn display(type_name: &TypeName) -> String {
         "[]"
     };
     if modifiers.is_empty() {
-        format!("{}{array}", base_name(type_name))
+        format!("{name}{array}")
     } else {
-        format!("{}({}){array}", base_name(type_name), modifiers.join(","))
+        format!("{name}({}){array}", modifiers.join(","))
     }
 }
 

@@ -100,4 +100,19 @@ mod tests {
             assert!(!rule.summary.is_empty() && !rule.help.is_empty());
         }
     }
+
+    #[test]
+    fn every_rule_is_in_the_readme_with_its_level() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../README.md"))
+                .expect("the workspace README is readable");
+        for rule in ALL {
+            let row = format!("| `{}` | {}", rule.name, rule.level().as_str());
+            assert!(
+                readme.contains(&row),
+                "README lacks the row for {}",
+                rule.name
+            );
+        }
+    }
 }

@@ -19,7 +19,7 @@ fn check(statement: &Statement<'_>, _: &Context<'_>) -> Vec<Hit> {
         statement,
         |column| type_name::base_name(column.type_name) == "json",
         |_, _| {
-            "json stores the text as written: it has no equality operator (no DISTINCT, GROUP BY or unique index), no GIN index, and is re-parsed on every access".to_owned()
+            "it keeps the text as written: no equality operator (no DISTINCT, GROUP BY or unique index), no GIN index, and a re-parse on every access".to_owned()
         },
     )
 }

@@ -25,7 +25,7 @@ fn check(statement: &Statement<'_>, _: &Context<'_>) -> Vec<Hit> {
         |_, spelled| {
             format!(
                 "the limit lives in the type, so tightening it later means ALTER COLUMN TYPE, which scans the table under an ACCESS EXCLUSIVE lock{}",
-                if spelled.starts_with("bpchar") {
+                if spelled.starts_with("char(") {
                     ", and char(n) pads values with spaces"
                 } else {
                     ""
