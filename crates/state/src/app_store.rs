@@ -1069,7 +1069,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 2);
+        assert_eq!(SCHEMA_VERSION, 3);
 
         let service = store.service("web").unwrap().unwrap();
         assert_eq!(service.hosts, ["a.example.com"]);

@@ -193,4 +193,19 @@ pub enum StateError {
         /// The id that was asked for.
         id: i64,
     },
+
+    /// A flag change was made against a revision the flags have since
+    /// moved on from; nothing was saved.
+    #[error(
+        "the feature flags in {path} changed while this change was being made (revision \
+         {expected} became {found}); nothing was saved: look at the flags again, then retry"
+    )]
+    FlagRevisionMoved {
+        /// The database file.
+        path: PathBuf,
+        /// The revision the change was made against.
+        expected: u64,
+        /// The revision the flags are at.
+        found: u64,
+    },
 }

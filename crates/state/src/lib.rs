@@ -1,6 +1,6 @@
 //! Persistence of the daemon's state in `$BATON_STATE_DIR/state.db`: routed
-//! services, and deployed apps with their releases, deploy history and
-//! supervised processes.
+//! services, deployed apps with their releases, deploy history and
+//! supervised processes, and feature flags with their revision and audit.
 //!
 //! An embedded SQLite database in WAL mode. Every change is one transaction,
 //! so a `kill -9` at any instant leaves a file that loads and holds either
@@ -19,6 +19,8 @@
 mod app_records;
 mod app_store;
 mod error;
+mod flag_records;
+mod flag_store;
 mod records;
 mod schema;
 mod store;
@@ -28,6 +30,11 @@ mod crash_test;
 
 pub use app_records::{AppRecord, DeployRecord, ProcessRecord, ReleaseRecord};
 pub use error::StateError;
-pub use records::{Balance, PauseRecord, ServiceOptions, ServiceRecord, VersionRecord};
+pub use flag_records::{
+    FlagAuditRecord, FlagChange, FlagChangeOutcome, FlagRecord, FlagSetRecord, SegmentRecord,
+};
+pub use records::{
+    Balance, FlagInjection, PauseRecord, ServiceOptions, ServiceRecord, VersionRecord,
+};
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;

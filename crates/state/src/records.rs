@@ -70,6 +70,19 @@ pub struct ServiceOptions {
     pub balance: Balance,
     /// Largest request body accepted, in bytes; `None` for no limit.
     pub max_request_body: Option<u64>,
+    /// Set when the proxy adds the flags evaluated for each request to it
+    /// (`X-Baton-Flags`); `None` for no injection.
+    pub flags: Option<FlagInjection>,
+}
+
+/// How the proxy evaluates flags for a service's requests.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct FlagInjection {
+    /// Where a request's targeting key (Unleash's `userId`) is read:
+    /// `cookie:NAME` or `header:NAME`, as written in `baton.toml`; `None`
+    /// evaluates without one.
+    pub targeting_key: Option<String>,
 }
 
 impl Default for ServiceOptions {
@@ -82,6 +95,7 @@ impl Default for ServiceOptions {
             drain_timeout_ms: 30_000,
             balance: Balance::default(),
             max_request_body: None,
+            flags: None,
         }
     }
 }

@@ -17,6 +17,7 @@ use crate::error::StateError;
 const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_routing.sql"),
     include_str!("migrations/0002_apps.sql"),
+    include_str!("migrations/0003_flags.sql"),
 ];
 
 /// The schema version this build writes: the number of migrations it knows.
@@ -107,11 +108,15 @@ mod tests {
             [
                 "apps",
                 "deploys",
+                "flag_audit",
+                "flag_revision",
+                "flag_segments",
+                "flags",
                 "pauses",
                 "processes",
                 "releases",
                 "services",
-                // SQLite's own, for the AUTOINCREMENT of deploys.
+                // SQLite's own, for the AUTOINCREMENT of deploys and flag_audit.
                 "sqlite_sequence",
                 "targets",
                 "versions",

@@ -494,7 +494,7 @@ fn now_ms() -> i64 {
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
-    use crate::records::{Balance, ServiceOptions};
+    use crate::records::{Balance, FlagInjection, ServiceOptions};
 
     fn full_record(name: &str) -> ServiceRecord {
         ServiceRecord {
@@ -509,6 +509,9 @@ mod tests {
                 drain_timeout_ms: 12_000,
                 balance: Balance::LeastInFlight,
                 max_request_body: Some(10 << 20),
+                flags: Some(FlagInjection {
+                    targeting_key: Some("cookie:user_id".to_owned()),
+                }),
             },
             active: Some(VersionRecord {
                 label: "v42".to_owned(),
