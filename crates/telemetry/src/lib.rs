@@ -18,22 +18,33 @@
 //! `Arc<RequestStats>`; readers take a [`WindowSnapshot`] or [`Totals`].
 //! A candidate being shadowed also keeps [`MirrorStats`]: how its answers to
 //! mirrored requests compared with the stable version's.
+//!
+//! Beyond the windows, lifetime latencies are also counted in fixed
+//! [`LatencyBuckets`], which subtract into per-minute [`rollup`]s that the
+//! daemon persists, and which the Prometheus [`exposition`] shows as a
+//! histogram.
 
 #![deny(missing_docs)]
 
 mod counts;
+pub mod exposition;
 mod latency;
+mod latency_buckets;
 mod mirror_stats;
 mod outcome;
 mod request_stats;
+pub mod rollup;
+mod seconds_histogram;
 mod slice;
 mod snapshot;
 mod totals;
 mod window;
 
+pub use latency_buckets::{BOUNDS_MICROS, BUCKETS, BucketsDecodeError, LatencyBuckets};
 pub use mirror_stats::{MirrorStats, MirrorWindow};
 pub use outcome::Outcome;
 pub use request_stats::RequestStats;
+pub use seconds_histogram::SecondsHistogram;
 pub use snapshot::WindowSnapshot;
 pub use totals::Totals;
 pub use window::{RETENTION, SLICE};

@@ -5,6 +5,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use crate::latency::as_micros;
+use crate::latency_buckets::{AtomicLatencyBuckets, LatencyBuckets};
 use crate::outcome::Outcome;
 use crate::slice::Slice;
 use crate::snapshot::{Merge, WindowSnapshot};
@@ -13,7 +14,7 @@ use crate::window::{RING_LEN, Window, epoch_of, missed_its_turn, slot_of};
 
 /// Request statistics of one (service, version): a ring of time slices
 /// holding at least [`RETENTION`](crate::RETENTION) of history, lifetime
-/// totals, and the number of requests in flight.
+/// totals and latency buckets, and the number of requests in flight.
 ///
 /// Shared as `Arc<RequestStats>` between the proxy's connections (which
 /// record) and the control plane (which reads). Each slice has its own lock,
@@ -25,6 +26,9 @@ pub struct RequestStats {
     created: Instant,
     slices: Box<[Mutex<Slice>]>,
     totals: AtomicCounts,
+    /// Lifetime latencies in fixed buckets, for the Prometheus histogram and
+    /// the minute rollups; the slices' histograms are reset as the ring turns.
+    latencies: AtomicLatencyBuckets,
     in_flight: AtomicU64,
 }
 
@@ -39,6 +43,7 @@ impl RequestStats {
             created,
             slices: (0..RING_LEN).map(|_| Mutex::default()).collect(),
             totals: AtomicCounts::default(),
+            latencies: AtomicLatencyBuckets::default(),
             in_flight: AtomicU64::new(0),
         }
     }
@@ -51,9 +56,11 @@ impl RequestStats {
     /// counts in [`totals`](Self::totals) but no longer in any window.
     pub fn record(&self, at: Instant, outcome: Outcome, latency: Duration) {
         let class = outcome.class();
+        let micros = as_micros(latency);
         self.totals.add(class);
+        self.latencies.record(micros);
         let epoch = epoch_of(self.created, at);
-        lock(&self.slices[slot_of(epoch)]).record(epoch, class, as_micros(latency));
+        lock(&self.slices[slot_of(epoch)]).record(epoch, class, micros);
     }
 
     /// Notes that a request was handed to the upstream. Pair every call with
@@ -84,21 +91,61 @@ impl RequestStats {
     pub fn snapshot(&self, now: Instant, window: Duration) -> WindowSnapshot {
         let window = Window::new(self.created, now, window);
         let mut merge = Merge::default();
+        self.each_slice_in(&window, |slice| merge.add(slice));
+        merge.finish(window.covered)
+    }
+
+    /// The latencies of the requests that finished in the `window` before
+    /// `now` (clamped and rounded out as for [`snapshot`](Self::snapshot)),
+    /// counted into fixed buckets, so that they can be merged with stored
+    /// minute rollups. Each slice histogram's bucket is counted at its
+    /// lowest value, within 1% of the real one, so that a latency on a
+    /// bucket bound (say exactly 3 ms) stays in the bucket it belongs to.
+    pub fn window_latency_buckets(&self, now: Instant, window: Duration) -> LatencyBuckets {
+        let window = Window::new(self.created, now, window);
+        let mut buckets = LatencyBuckets::default();
+        self.each_slice_in(&window, |slice| {
+            let Some(histogram) = slice.latencies() else {
+                return;
+            };
+            for recorded in histogram.iter_recorded() {
+                buckets.add(
+                    histogram.lowest_equivalent(recorded.value_iterated_to()),
+                    u64::from(recorded.count_at_value()),
+                );
+            }
+        });
+        buckets
+    }
+
+    /// Calls `visit` with each slice of `window` that holds its own epoch's
+    /// data. A slot holding another epoch is either from an earlier lap (no
+    /// traffic since) or already recycled by a recorder ahead of `now`;
+    /// neither belongs in the window.
+    fn each_slice_in(&self, window: &Window, mut visit: impl FnMut(&Slice)) {
         for epoch in window.first..=window.last {
             let slice = lock(&self.slices[slot_of(epoch)]);
-            // A slot holding another epoch is either from an earlier lap
-            // (no traffic since) or already recycled by a recorder ahead of
-            // `now`; neither belongs in this window.
             if slice.epoch() == epoch {
-                merge.add(&slice);
+                visit(&slice);
             }
         }
-        merge.finish(window.covered)
     }
 
     /// Lifetime counters since creation.
     pub fn totals(&self) -> Totals {
         Totals::from(self.totals.load())
+    }
+
+    /// Lifetime latencies since creation, in fixed buckets: cumulative, so
+    /// that a Prometheus histogram never goes backwards and two readings
+    /// subtract into what happened between them.
+    pub fn latency_buckets(&self) -> LatencyBuckets {
+        self.latencies.load()
+    }
+
+    /// When these stats started counting.
+    pub fn created(&self) -> Instant {
+        self.created
     }
 
     /// Frees the latency histograms of slices that fell out of retention and
@@ -420,6 +467,23 @@ mod tests {
         assert_eq!(s.max_ms, 100.0);
         assert_eq!(stats.totals().requests, total);
         assert_eq!(stats.in_flight(), 0);
+    }
+
+    #[test]
+    fn lifetime_latency_buckets_outlive_the_ring() {
+        let t0 = Instant::now();
+        let stats = RequestStats::new(t0);
+        assert_eq!(stats.created(), t0);
+        for s in 0..2_000 {
+            stats.record(t0 + secs(s), Outcome::Status(200), ms(s % 3 + 1));
+        }
+        let lifetime = stats.latency_buckets();
+        assert_eq!(lifetime.count(), 2_000);
+        assert_eq!(lifetime.count(), stats.totals().requests);
+        let window = stats.window_latency_buckets(t0 + secs(2_000), secs(60));
+        assert_eq!(window.count(), 60);
+        let p99 = window.quantile(0.99).unwrap_or_default();
+        assert!(p99 > ms(2) && p99 <= ms(3), "{p99:?}");
     }
 
     #[test]
