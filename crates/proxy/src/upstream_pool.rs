@@ -65,6 +65,10 @@ pub struct UpstreamPool {
     idle: Box<[Mutex<Vec<IdleConnection>>]>,
     closed: AtomicBool,
     opened: AtomicU64,
+    /// Failed connects, counted here because every connect to the target
+    /// passes through the pool, the ones a retry on another target hides
+    /// from the request's outcome included.
+    connect_errors: AtomicU64,
 }
 
 /// A connection taken from the pool (or newly opened); give it back with
@@ -82,6 +86,7 @@ impl UpstreamPool {
             idle: (0..slot_count()).map(|_| Mutex::new(Vec::new())).collect(),
             closed: AtomicBool::new(false),
             opened: AtomicU64::new(0),
+            connect_errors: AtomicU64::new(0),
         }
     }
 
@@ -106,6 +111,14 @@ impl UpstreamPool {
 
     /// Opens a new connection.
     pub async fn connect(&self, timeout: Duration) -> Result<PooledConnection, ConnectError> {
+        let connected = self.try_connect(timeout).await;
+        if connected.is_err() {
+            self.connect_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        connected
+    }
+
+    async fn try_connect(&self, timeout: Duration) -> Result<PooledConnection, ConnectError> {
         let address = self.address;
         let stream = match tokio::time::timeout(timeout, TcpStream::connect(address)).await {
             Ok(Ok(stream)) => stream,
@@ -179,6 +192,12 @@ impl UpstreamPool {
     pub fn opened(&self) -> u64 {
         self.opened.load(Ordering::Relaxed)
     }
+
+    /// Connects that failed (refused, timed out, broken handshake) since the
+    /// pool was made.
+    pub fn connect_errors(&self) -> u64 {
+        self.connect_errors.load(Ordering::Relaxed)
+    }
 }
 
 impl PooledConnection {
@@ -190,5 +209,30 @@ impl PooledConnection {
     /// The sender to write a request on.
     pub fn sender(&mut self) -> &mut http1::SendRequest<UpstreamBody> {
         &mut self.sender
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn failed_connects_are_counted() {
+        // A port that was just free refuses connections.
+        let address = {
+            let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+            listener.local_addr().expect("address")
+        };
+        let pool = UpstreamPool::new(address);
+        let refused = pool.connect(Duration::from_secs(5)).await;
+        assert!(matches!(refused, Err(ConnectError::Failed { .. })));
+        assert_eq!((pool.connect_errors(), pool.opened()), (1, 0));
+
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let pool = UpstreamPool::new(listener.local_addr().expect("address"));
+        assert!(pool.connect(Duration::from_secs(5)).await.is_ok());
+        assert_eq!((pool.connect_errors(), pool.opened()), (0, 1));
     }
 }

@@ -33,7 +33,7 @@ pub use backoff::{RestartPolicy, backoff, failures_after_exit};
 pub use error::{SignalError, SpawnError};
 pub use incarnation::Incarnation;
 pub use log_file::{LogRotation, rotate_if_needed, tail_lines};
-pub use proc_info::{find_by_marker, is_alive, process_start_time, rss_bytes};
+pub use proc_info::{cpu_seconds, find_by_marker, is_alive, process_start_time, rss_bytes};
 pub use signal::kill_group;
 pub use spawn::MARKER_VAR;
 pub use spec::Spec;

@@ -1,4 +1,5 @@
-//! What /proc says about a process: its identity, liveness, group and size.
+//! What /proc says about a process: its identity, liveness, group, size and
+//! CPU time.
 //!
 //! A pid alone is not an identity: the kernel reuses pids. A process is the
 //! pair (pid, start time), the start time being field 22 of
@@ -21,6 +22,10 @@ pub(crate) struct ProcStat {
     pub pgrp: u32,
     /// Clock ticks since boot at which the process started.
     pub start_time: u64,
+    /// Clock ticks it has spent running its own code (field 14).
+    pub user_ticks: u64,
+    /// Clock ticks the kernel has spent on its behalf (field 15).
+    pub system_ticks: u64,
 }
 
 impl ProcStat {
@@ -38,12 +43,13 @@ pub(crate) fn parse_stat(text: &str) -> Option<ProcStat> {
     let fields: Vec<&str> = rest.split_whitespace().collect();
     // fields[0] is field 3 of the file.
     let state = fields.first()?.chars().next()?;
-    let pgrp = fields.get(5 - 3)?.parse().ok()?;
-    let start_time = fields.get(22 - 3)?.parse().ok()?;
+    let field = |number: usize| fields.get(number - 3)?.parse::<u64>().ok();
     Some(ProcStat {
         state,
-        pgrp,
-        start_time,
+        pgrp: u32::try_from(field(5)?).ok()?,
+        start_time: field(22)?,
+        user_ticks: field(14)?,
+        system_ticks: field(15)?,
     })
 }
 
@@ -107,6 +113,18 @@ pub fn rss_bytes(pid: u32) -> Option<u64> {
     pages.checked_mul(page_size)
 }
 
+/// CPU time a process has used, user and system, in seconds, from
+/// `/proc/<pid>/stat`; its children's time is not included.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = read_stat(pid)?;
+    let ticks_per_second = u64::try_from(sysconf(SysconfVar::CLK_TCK).ok()??).ok()?;
+    if ticks_per_second == 0 {
+        return None;
+    }
+    let ticks = stat.user_ticks.saturating_add(stat.system_ticks);
+    Some(ticks as f64 / ticks_per_second as f64)
+}
+
 /// Live (non-zombie) processes in process group `pgid`, as (pid, start
 /// time).
 pub(crate) fn group_members(pgid: u32) -> Vec<(u32, u64)> {
@@ -162,6 +180,8 @@ mod tests {
         fields[0] = state.to_string();
         fields[5 - 3] = pgrp.to_string();
         fields[22 - 3] = start_time.to_string();
+        fields[14 - 3] = "700".to_string();
+        fields[15 - 3] = "11".to_string();
         format!("1234 ({comm}) {}\n", fields.join(" "))
     }
 
@@ -173,7 +193,9 @@ mod tests {
             ProcStat {
                 state: 'S',
                 pgrp: 77,
-                start_time: 987_654
+                start_time: 987_654,
+                user_ticks: 700,
+                system_ticks: 11,
             }
         );
     }
@@ -241,6 +263,19 @@ mod tests {
         // Above the kernel's pid_max (at most 2^22), so never in use.
         assert_eq!(process_start_time(u32::MAX - 1), None);
         assert_eq!(rss_bytes(u32::MAX - 1), None);
+    }
+
+    #[test]
+    fn own_cpu_time_grows_with_work() {
+        let before = cpu_seconds(std::process::id()).expect("own stat");
+        let started = Instant::now();
+        let mut spin = 0u64;
+        while started.elapsed() < Duration::from_millis(300) {
+            spin = std::hint::black_box(spin.wrapping_add(1));
+        }
+        let after = cpu_seconds(std::process::id()).expect("own stat");
+        assert!(after > before, "{before} -> {after}");
+        assert_eq!(cpu_seconds(u32::MAX - 1), None);
     }
 
     #[test]
