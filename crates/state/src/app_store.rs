@@ -311,6 +311,23 @@ impl Store {
         )
     }
 
+    /// Every deploy and rollback that has ended, of every app, oldest first;
+    /// for the deploy counters of `/metrics`, read once at start.
+    pub fn finished_deploys(&self) -> Result<Vec<DeployRecord>, StateError> {
+        let path = self.path();
+        self.read(
+            || "reading the finished deploys".to_owned(),
+            |tx| {
+                let mut stmt = tx.prepare_cached(concat!(
+                    "SELECT ",
+                    deploy_columns!(),
+                    " FROM deploys WHERE outcome <> 'running' ORDER BY id"
+                ))?;
+                all(stmt.query([])?, path, decode_deploy)
+            },
+        )
+    }
+
     /// The deploys whose outcome is `"running"`, of every app, oldest first.
     pub fn running_deploys(&self) -> Result<Vec<DeployRecord>, StateError> {
         let path = self.path();
@@ -536,18 +553,22 @@ fn decode_process(row: &Row<'_>, path: &Path) -> Result<ProcessRecord, Fail> {
 /// their fields. SQLite stores them as i64, and a value that does not fit
 /// was not written by this crate, so it is reported as corruption of the
 /// record named here.
-struct Columns<'a, 'r> {
+pub(crate) struct Columns<'a, 'r> {
     row: &'a Row<'r>,
     path: &'a Path,
     record: String,
 }
 
 impl<'a, 'r> Columns<'a, 'r> {
-    fn new(row: &'a Row<'r>, path: &'a Path, record: String) -> Self {
+    pub(crate) fn new(row: &'a Row<'r>, path: &'a Path, record: String) -> Self {
         Columns { row, path, record }
     }
 
-    fn unsigned<T: TryFrom<i64>>(&self, index: usize, field: &'static str) -> Result<T, Fail> {
+    pub(crate) fn unsigned<T: TryFrom<i64>>(
+        &self,
+        index: usize,
+        field: &'static str,
+    ) -> Result<T, Fail> {
         let value: i64 = self.row.get(index)?;
         Ok(self.fit(value, field)?)
     }
@@ -579,7 +600,7 @@ fn first<T>(
     rows.next()?.map(|row| decode(row, path)).transpose()
 }
 
-fn all<T>(
+pub(crate) fn all<T>(
     mut rows: Rows<'_>,
     path: &Path,
     decode: fn(&Row<'_>, &Path) -> Result<T, Fail>,
@@ -592,7 +613,7 @@ fn all<T>(
 }
 
 /// SQLite integers are signed 64-bit; refuse rather than wrap.
-fn to_int(record: &str, field: &'static str, value: u64) -> Result<i64, StateError> {
+pub(crate) fn to_int(record: &str, field: &'static str, value: u64) -> Result<i64, StateError> {
     i64::try_from(value).map_err(|_| StateError::RecordOutOfRange {
         record: record.to_owned(),
         field,
@@ -884,6 +905,7 @@ mod tests {
             ids(&store.running_deploys().unwrap()),
             [running_shop, running_blog]
         );
+        assert_eq!(ids(&store.finished_deploys().unwrap()), [done.id]);
 
         let interrupted = store
             .interrupt_running_deploys("the daemon stopped during the deploy", 99)
@@ -900,6 +922,10 @@ mod tests {
             assert!(store.deploys(&record.app, 10).unwrap().contains(record));
         }
         assert!(store.running_deploys().unwrap().is_empty());
+        assert_eq!(
+            ids(&store.finished_deploys().unwrap()),
+            [running_shop, done.id, running_blog]
+        );
         // Newest first: the finished one, then the interrupted one.
         assert_eq!(store.deploys("shop", 10).unwrap()[..1], [done]);
         assert!(
@@ -1069,7 +1095,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 3);
+        assert_eq!(SCHEMA_VERSION, 4);
 
         let service = store.service("web").unwrap().unwrap();
         assert_eq!(service.hosts, ["a.example.com"]);

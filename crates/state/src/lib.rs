@@ -1,6 +1,7 @@
 //! Persistence of the daemon's state in `$BATON_STATE_DIR/state.db`: routed
 //! services, deployed apps with their releases, deploy history and
-//! supervised processes, and feature flags with their revision and audit.
+//! supervised processes, feature flags with their revision and audit, and
+//! minute rollups of each version's traffic.
 //!
 //! An embedded SQLite database in WAL mode. Every change is one transaction,
 //! so a `kill -9` at any instant leaves a file that loads and holds either
@@ -22,6 +23,8 @@ mod error;
 mod flag_records;
 mod flag_store;
 mod records;
+mod rollup_records;
+mod rollup_store;
 mod schema;
 mod store;
 
@@ -36,5 +39,6 @@ pub use flag_records::{
 pub use records::{
     Balance, FlagInjection, PauseRecord, ServiceOptions, ServiceRecord, VersionRecord,
 };
+pub use rollup_records::RollupRecord;
 pub use schema::SCHEMA_VERSION;
 pub use store::Store;

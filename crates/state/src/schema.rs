@@ -18,6 +18,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_routing.sql"),
     include_str!("migrations/0002_apps.sql"),
     include_str!("migrations/0003_flags.sql"),
+    include_str!("migrations/0004_rollups.sql"),
 ];
 
 /// The schema version this build writes: the number of migrations it knows.
@@ -115,6 +116,7 @@ mod tests {
                 "pauses",
                 "processes",
                 "releases",
+                "rollups",
                 "services",
                 // SQLite's own, for the AUTOINCREMENT of deploys and flag_audit.
                 "sqlite_sequence",
