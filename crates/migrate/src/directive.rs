@@ -72,16 +72,16 @@ impl Directives {
         };
         match directive {
             Directive::Phase(phase) if start == 0 => self.phase = phase,
-            Directive::Phase(_) => self.problems.push((
-                start,
-                "`-- baton:phase` must be the file's first line; elsewhere it would be easy to miss, so it is refused".to_owned(),
-            )),
-            Directive::AllowFile(rules) if statement_starts.first().is_none_or(|&first| start < first) => {
+            Directive::Phase(_) => self.problems.push((start, MISPLACED_PHASE.to_owned())),
+            Directive::AllowFile(rules)
+                if statement_starts.first().is_none_or(|&first| start < first) =>
+            {
                 self.file_allows.push(allow(rules));
             }
             Directive::AllowFile(_) => self.problems.push((
                 start,
-                "`-- baton:allow-file` must be at the top of the file, before the first statement".to_owned(),
+                "`-- baton:allow-file` must be at the top of the file, before the first statement"
+                    .to_owned(),
             )),
             Directive::Allow(rules) => {
                 let next = statement_starts.partition_point(|&statement| statement < start);
@@ -130,6 +130,31 @@ impl Directives {
             })
             .collect()
     }
+}
+
+/// Why a `-- baton:phase` anywhere but the first line is refused.
+const MISPLACED_PHASE: &str = "`-- baton:phase` must be the file's first line; elsewhere it would be easy to miss, so it is refused";
+
+/// The phase a file declares among its `comments` (byte ranges of `--`
+/// comments): `-- baton:phase contract` on the first line, else expand.
+/// A malformed or misplaced phase comment is an error, never a guess: a
+/// contract migration taken for an expand one would run while the old
+/// version still serves.
+pub(crate) fn declared_phase(text: &str, comments: &[(usize, usize)]) -> Result<Phase, String> {
+    for &(start, end) in comments {
+        let body = text[start..end].trim_start_matches('-').trim();
+        let Some(directive) = body.strip_prefix("baton:") else {
+            continue;
+        };
+        if directive.split_whitespace().next() != Some("phase") {
+            continue;
+        }
+        match parse(directive)? {
+            Directive::Phase(phase) if start == 0 => return Ok(phase),
+            _ => return Err(MISPLACED_PHASE.to_owned()),
+        }
+    }
+    Ok(Phase::Expand)
 }
 
 /// Whether the comment at `comment` stands alone on its line and only

@@ -2,8 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-use pg_query::protobuf::Token;
-
 use crate::context::{Context, NotNullCheck};
 use crate::diagnostic::Diagnostic;
 use crate::directive::Directives;
@@ -11,12 +9,12 @@ use crate::error::LintError;
 use crate::level::Level;
 use crate::migration_files::migration_files;
 use crate::options::LintOptions;
+use crate::parsed_file::ParsedFile;
 use crate::phase::Phase;
 use crate::rule::Concern;
 use crate::rules;
 use crate::source_text::SourceText;
 use crate::statement::Statement;
-use crate::syntax_error;
 
 /// A file PostgreSQL cannot parse: nothing else in it is checked.
 const SYNTAX_ERROR: &str = "syntax-error";
@@ -111,69 +109,22 @@ fn lint_file(
             source_line: source.line_text(line).to_owned(),
         }
     };
-    let parsed = match pg_query::parse(text, 0) {
+    let parsed = match ParsedFile::parse(text) {
         Ok(parsed) => parsed,
-        Err(error) => {
-            let (offset, message) = match error {
-                pg_query::Error::Parse(message) => (syntax_error::locate(text, &message), message),
-                pg_query::Error::Conversion(_) => (
-                    text.find('\0').unwrap_or(0),
-                    "the file contains a NUL byte".to_owned(),
-                ),
-                other => (0, other.to_string()),
-            };
+        Err(failure) => {
             let diagnostic = finding(
-                offset,
+                failure.offset,
                 SYNTAX_ERROR,
                 Level::Error,
-                message,
+                failure.message,
                 SYNTAX_ERROR_HELP,
             );
             return (vec![diagnostic], checks);
         }
     };
-
-    // Comments come from PostgreSQL's own scanner, so `--` inside a string
-    // is never taken for a directive.
-    let tokens = pg_query::scan(text)
-        .map(|scan| scan.tokens)
-        .unwrap_or_default();
-    let is_comment =
-        |token: i32| token == Token::SqlComment as i32 || token == Token::CComment as i32;
-    // Token starts are in file order, so each statement's first token is
-    // found by bisection: a file of thousands of statements stays linear.
-    let code_starts: Vec<usize> = tokens
-        .iter()
-        .filter(|token| !is_comment(token.token))
-        .filter_map(|token| usize::try_from(token.start).ok())
-        .collect();
-    let statements: Vec<Statement<'_>> = parsed
-        .protobuf
-        .stmts
-        .iter()
-        .filter_map(|raw| {
-            let node = raw.stmt.as_ref()?.node.as_ref()?;
-            let location = usize::try_from(raw.stmt_location).unwrap_or(0);
-            // The statement's location may include the comments before it.
-            let first = code_starts
-                .get(code_starts.partition_point(|&start| start < location))
-                .copied()
-                .unwrap_or(location);
-            Some(Statement::new(node, first))
-        })
-        .collect();
-    let comments: Vec<(usize, usize)> = tokens
-        .iter()
-        .filter(|token| token.token == Token::SqlComment as i32)
-        .filter_map(|token| {
-            Some((
-                usize::try_from(token.start).ok()?,
-                usize::try_from(token.end).ok()?,
-            ))
-        })
-        .collect();
+    let statements = parsed.statements();
     let starts: Vec<usize> = statements.iter().map(Statement::start).collect();
-    let directives = Directives::collect(&source, &comments, &starts);
+    let directives = Directives::collect(&source, parsed.comments(), &starts);
 
     let mut found: Vec<(usize, Diagnostic)> = directives
         .problems

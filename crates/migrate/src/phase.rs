@@ -24,4 +24,18 @@ impl Phase {
             _ => None,
         }
     }
+
+    /// The phase's name, as `-- baton:phase` and `--phase` spell it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Expand => "expand",
+            Phase::Contract => "contract",
+        }
+    }
+}
+
+impl std::fmt::Display for Phase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
 }

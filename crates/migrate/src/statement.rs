@@ -215,6 +215,28 @@ impl<'a> Statement<'a> {
         }
     }
 
+    /// A `CREATE INDEX CONCURRENTLY`: the table it indexes and the index's
+    /// name, if the statement gives one. A failed build leaves an INVALID
+    /// index behind that the runner must drop.
+    pub(crate) fn concurrent_index(&self) -> Option<(TableName, Option<String>)> {
+        match self.node {
+            NodeEnum::IndexStmt(index) if index.concurrent => {
+                let table = TableName::from_range_var(index.relation.as_ref()?);
+                Some((
+                    table,
+                    (!index.idxname.is_empty()).then(|| index.idxname.clone()),
+                ))
+            }
+            _ => None,
+        }
+    }
+
+    /// Whether this is `BEGIN`, `COMMIT`, `ROLLBACK`, a savepoint or the
+    /// like: transaction control that belongs to the runner.
+    pub(crate) fn is_transaction_control(&self) -> bool {
+        matches!(self.node, NodeEnum::TransactionStmt(_))
+    }
+
     /// An `ALTER TABLE … RENAME` of `kind` (`ObjectColumn` for a column,
     /// `ObjectTable` for the table itself), with the table it renames in.
     pub(crate) fn renamed(&self, kind: ObjectType) -> Option<(TableName, &'a RenameStmt)> {

@@ -1,7 +1,7 @@
 //! Test support for baton's end-to-end tests: runs the real `baton` binary
 //! with a temporary state directory and port-0 listeners, starts the demo
-//! app, waits with deadlines, and kills what it started (by process group)
-//! when dropped.
+//! app and throwaway PostgreSQL clusters, waits with deadlines, and kills
+//! what it started (by process group) when dropped.
 //!
 //! Test-only: nothing in the product depends on it, and it must not
 //! re-implement what the binary does; it only starts, watches and stops.
@@ -11,6 +11,7 @@ mod app;
 mod app_source;
 mod binaries;
 mod daemon;
+mod postgres;
 mod process_group;
 mod wait;
 
@@ -18,4 +19,5 @@ pub use app::{App, AppBuilder};
 pub use app_source::{AppSource, AppSourceBuilder, processes_under};
 pub use binaries::binary;
 pub use daemon::{CommandOutput, Daemon, DaemonBuilder};
+pub use postgres::Postgres;
 pub use wait::wait_until;
