@@ -15,6 +15,8 @@ use std::time::Duration;
 use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
+use crate::targeting_key::TargetingKey;
+
 /// A whole `baton.toml`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -40,6 +42,26 @@ pub struct AppConfig {
     /// on the way.
     #[serde(default)]
     pub rollout: RolloutSection,
+    /// Whether the proxy evaluates the flags for each request and hands
+    /// the answers to the app.
+    #[serde(default)]
+    pub flags: FlagsSection,
+}
+
+/// `[flags]`: the proxy evaluates every feature flag for each request and
+/// adds the answers to it as `X-Baton-Flags: name=on,other=off,...`, so the
+/// app needs no flag SDK.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FlagsSection {
+    /// Whether the proxy adds `X-Baton-Flags` (it always removes one a
+    /// client sent).
+    pub inject: bool,
+    /// Where a request's targeting key (Unleash's `userId`) is read, so a
+    /// user stays in or out of a rollout from one request to the next;
+    /// without one, flags are evaluated with no user.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub targeting_key: Option<TargetingKey>,
 }
 
 /// `[[smoke]]`: one request to the new version and what must come back.
@@ -768,6 +790,16 @@ impl AppConfig {
             ));
         }
         self.rollout.check(text, path)?;
+        if !self.flags.inject && self.flags.targeting_key.is_some() {
+            return Err(located(
+                text,
+                path,
+                key_offset(text, "[flags]", 0, "targeting_key"),
+                "targeting_key is set but inject is false, so no flag would be evaluated for \
+                 the app's requests; add inject = true, or remove targeting_key"
+                    .to_string(),
+            ));
+        }
         Ok(())
     }
 }
@@ -1941,6 +1973,47 @@ max_latency = "300ms"
         assert_eq!(" canary".parse(), Ok(RolloutStrategy::Canary));
         let error = "bluegreen".parse::<RolloutStrategy>().unwrap_err();
         assert!(error.contains("replace, blue-green or canary"), "{error}");
+    }
+
+    #[test]
+    fn flags_injection_is_read_and_its_key_checked_where_it_is_written() {
+        let config = parse(&format!(
+            "{BASE}[flags]\ninject = true\ntargeting_key = \"header:X-User-Id\"\n"
+        ))
+        .unwrap();
+        assert!(config.flags.inject);
+        assert_eq!(
+            config.flags.targeting_key,
+            Some(TargetingKey::Header("x-user-id".to_string()))
+        );
+        let json = serde_json::to_string(&config).unwrap();
+        assert_eq!(serde_json::from_str::<AppConfig>(&json).unwrap(), config);
+        assert_eq!(parse(BASE).unwrap().flags, FlagsSection::default());
+
+        let base_lines = BASE.matches('\n').count();
+        for (lines, column, said) in [
+            (
+                "[flags]\ninject = true\ntargeting_key = \"user_id\"\n",
+                17,
+                "names no source",
+            ),
+            (
+                "[flags]\ninject = true\ntargeting_key = \"query:u\"\n",
+                17,
+                "\"query\" is not a source",
+            ),
+            (
+                "[flags]\ntargeting_key = \"cookie:u\"\n",
+                1,
+                "inject is false",
+            ),
+            ("[flags]\ninjekt = true\n", 1, "unknown field `injekt`"),
+        ] {
+            let error = parse(&format!("{BASE}{lines}")).unwrap_err();
+            let line = base_lines + lines.matches('\n').count();
+            assert_eq!((error.line, error.column), (line, column), "{error}");
+            assert!(error.message.contains(said), "{error}");
+        }
     }
 
     #[test]

@@ -11,6 +11,11 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::net::UnixStream;
 
+use crate::flags::{
+    FlagActor, FlagAuditEntry, FlagChanged, FlagExport, FlagImportRequest, FlagInfo, FlagList,
+    FlagSetRequest,
+};
+
 use crate::{
     ApiError, AppInfo, AppStatus, DaemonInfo, DeployEvent, DeployOutcome, DeployRequest,
     DeployRoute, ErrorBody, HistoryEntry, PauseRequest, ProcessInfo, ReleaseInfo, RollbackRequest,
@@ -149,6 +154,76 @@ impl Client {
         self.call(Method::GET, &path, None::<&()>).await
     }
 
+    /// Every flag, at the current revision.
+    pub async fn flags(&self) -> Result<FlagList, ApiError> {
+        self.call(Method::GET, "/v1/flags", None::<&()>).await
+    }
+
+    /// One flag.
+    pub async fn flag(&self, name: &str) -> Result<FlagInfo, ApiError> {
+        self.call(Method::GET, &flag_path(name, ""), None::<&()>)
+            .await
+    }
+
+    /// Creates or changes a flag (`baton flags set`).
+    pub async fn set_flag(
+        &self,
+        name: &str,
+        request: &FlagSetRequest,
+    ) -> Result<FlagChanged, ApiError> {
+        self.call(Method::PUT, &flag_path(name, ""), Some(request))
+            .await
+    }
+
+    /// Switches a flag on or off for everyone; the switch is in force for
+    /// every evaluation on the host once this returns.
+    pub async fn switch_flag(
+        &self,
+        name: &str,
+        on: bool,
+        actor: &FlagActor,
+    ) -> Result<FlagChanged, ApiError> {
+        let action = if on { "/on" } else { "/off" };
+        self.call(Method::POST, &flag_path(name, action), Some(actor))
+            .await
+    }
+
+    /// Removes a flag.
+    pub async fn delete_flag(
+        &self,
+        name: &str,
+        actor: &FlagActor,
+    ) -> Result<FlagChanged, ApiError> {
+        self.call(Method::DELETE, &flag_path(name, ""), Some(actor))
+            .await
+    }
+
+    /// Replaces every flag and segment with an Unleash document's; nothing
+    /// changes if any part of it is refused.
+    pub async fn import_flags(&self, request: &FlagImportRequest) -> Result<FlagChanged, ApiError> {
+        self.call(Method::POST, "/v1/flagset/import", Some(request))
+            .await
+    }
+
+    /// Every flag as Unleash's JSON.
+    pub async fn export_flags(&self) -> Result<FlagExport, ApiError> {
+        self.call(Method::GET, "/v1/flagset/export", None::<&()>)
+            .await
+    }
+
+    /// The audit entries of one flag, or of all, newest first.
+    pub async fn flag_history(
+        &self,
+        name: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<FlagAuditEntry>, ApiError> {
+        let path = match name {
+            Some(name) => format!("/v1/flagset/history?limit={limit}&name={}", encoded(name)),
+            None => format!("/v1/flagset/history?limit={limit}"),
+        };
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
     /// Posts `body` and reads newline-delimited events until the stream
     /// ends; returns the last one.
     async fn stream<B: Serialize>(
@@ -240,6 +315,26 @@ fn rejected(status: StatusCode, bytes: &[u8]) -> ApiError {
     }
 }
 
+/// `/v1/flags/NAME` + `action`. Imported flags keep Unleash's names, which
+/// may hold any character, so the name is percent-encoded.
+fn flag_path(name: &str, action: &str) -> String {
+    format!("/v1/flags/{}{action}", encoded(name))
+}
+
+/// Every byte but RFC 3986's unreserved characters as `%XX`: safe in a
+/// path segment and in a query value.
+fn encoded(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn checked_name(service: &str) -> Result<&str, ApiError> {
     check_service_name(service).map_err(ApiError::InvalidRequest)?;
     Ok(service)
@@ -283,6 +378,12 @@ mod tests {
         assert!(checked_name("a/b").is_err());
         assert!(checked_name("a b").is_err());
         assert!(checked_name(&"x".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn flag_names_are_encoded_into_paths() {
+        assert_eq!(flag_path("new_editor", "/on"), "/v1/flags/new_editor/on");
+        assert_eq!(flag_path("a b/ü", ""), "/v1/flags/a%20b%2F%C3%BC");
     }
 
     #[tokio::test]

@@ -12,12 +12,15 @@ mod apps;
 mod client;
 mod daemon_info;
 mod error;
+mod flags;
 mod routes;
+mod targeting_key;
 
 pub use app_config::{
-    AppConfig, AppName, AppSection, BuildSection, ConfigError, DurationText, GuardrailConfig,
-    GuardrailLimit, GuardrailMetric, HooksSection, HttpMethod, Percent, RelativePath,
-    RolloutSection, RolloutStrategy, SmokeCheck, StopSignal, UrlPath, WebSection, WorkerSection,
+    AppConfig, AppName, AppSection, BuildSection, ConfigError, DurationText, FlagsSection,
+    GuardrailConfig, GuardrailLimit, GuardrailMetric, HooksSection, HttpMethod, Percent,
+    RelativePath, RolloutSection, RolloutStrategy, SmokeCheck, StopSignal, UrlPath, WebSection,
+    WorkerSection,
 };
 pub use apps::{
     AppInfo, AppStatus, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport, DeployRequest,
@@ -28,7 +31,12 @@ pub use baton_telemetry::WindowSnapshot;
 pub use client::{Client, check_service_name, is_host_name};
 pub use daemon_info::{DaemonInfo, ListenerInfo};
 pub use error::{ApiError, ErrorBody};
+pub use flags::{
+    FlagActor, FlagAuditEntry, FlagChanged, FlagExport, FlagImportRequest, FlagInfo, FlagInjection,
+    FlagList, FlagSetRequest, FlagSettings, VariantWeight, check_flag_name,
+};
 pub use routes::{
     Balance, DeployOutcome, DeployRoute, PauseRequest, PauseState, RouteInfo, TargetInfo,
     VersionInfo, VersionRole,
 };
+pub use targeting_key::TargetingKey;

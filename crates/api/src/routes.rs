@@ -3,6 +3,8 @@
 use baton_telemetry::WindowSnapshot;
 use serde::{Deserialize, Serialize};
 
+use crate::flags::FlagInjection;
+
 /// How a version spreads requests over its targets.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -46,6 +48,10 @@ pub struct DeployRoute {
     /// Largest request body accepted, in bytes; `None` = unlimited.
     #[serde(default)]
     pub max_request_body: Option<u64>,
+    /// Set when the proxy evaluates the flags for each request and adds the
+    /// answers as `X-Baton-Flags`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject_flags: Option<FlagInjection>,
 }
 
 fn default_path_prefix() -> String {

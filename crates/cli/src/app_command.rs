@@ -640,7 +640,7 @@ fn print_log_line(many: bool, label: &str, line: &str) {
 }
 
 /// Who runs the command, for history.
-fn user_name() -> String {
+pub(crate) fn user_name() -> String {
     for name in ["SUDO_USER", "USER", "LOGNAME"] {
         if let Ok(user) = std::env::var(name)
             && !user.is_empty()
@@ -666,7 +666,7 @@ pub(crate) fn format_ms(ms: u64) -> String {
     }
 }
 
-fn format_time(ms: u64) -> String {
+pub(crate) fn format_time(ms: u64) -> String {
     let time = UNIX_EPOCH + Duration::from_millis(ms);
     humantime::format_rfc3339_seconds(time)
         .to_string()

@@ -7,8 +7,8 @@ use baton_api::RolloutCommand;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    app_command, daemon_command, demo_command, migrate_command, probe_command, route_command,
-    status_command,
+    app_command, daemon_command, demo_command, flags_command, migrate_command, probe_command,
+    route_command, status_command,
 };
 
 /// baton: one binary that deploys web applications with zero failed requests.
@@ -63,6 +63,9 @@ pub enum Command {
     /// Check schema migrations before they run
     #[command(subcommand)]
     Migrate(migrate_command::MigrateCommand),
+    /// Feature flags: list, set, switch on and off (kill switch), import and export Unleash's JSON
+    #[command(subcommand)]
+    Flags(flags_command::FlagsCommand),
     /// Load-test a URL and count every failure
     Probe(probe_command::ProbeArgs),
     /// Show a zero-downtime deploy: a daemon, the demo app, deploys and a rollback under load
@@ -128,6 +131,9 @@ impl Cli {
                 app_command::resume(args, client(self.socket, &state_dir)).await
             }
             Command::Migrate(command) => migrate_command::run(command),
+            Command::Flags(command) => {
+                flags_command::run(command, client(self.socket, &state_dir)).await
+            }
             Command::Probe(args) => probe_command::run(args).await,
             Command::Demo(args) => demo_command::run(args).await,
         }

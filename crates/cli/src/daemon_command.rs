@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use baton_daemon::{AdminConfig, AdminToken, AdminTokenError, DaemonConfig};
+use anyhow::Context;
+use baton_daemon::{AdminConfig, AdminToken, AdminTokenError, DaemonConfig, FLAGS_TOKEN_ENV};
 use baton_proxy::Limits;
 
 use crate::duration_arg::{parse_duration, parse_size};
@@ -55,6 +56,9 @@ pub struct DaemonArgs {
     /// File holding the admin token (mode 0600) [default: $BATON_ADMIN_TOKEN]
     #[arg(long, value_name = "PATH", requires = "admin")]
     pub admin_token_file: Option<PathBuf>,
+    /// File holding a read-only token for OFREP flag evaluation on the admin listener (mode 0600) [default: $BATON_FLAGS_TOKEN, else none]
+    #[arg(long, value_name = "PATH", requires = "admin")]
+    pub flags_token_file: Option<PathBuf>,
 }
 
 /// Runs the daemon in the foreground until SIGTERM or SIGINT.
@@ -63,6 +67,8 @@ pub async fn run(args: DaemonArgs, state_dir: PathBuf) -> anyhow::Result<ExitCod
         Some(address) => Some(AdminConfig {
             address,
             token: admin_token(args.admin_token_file.as_deref())?,
+            flags_token: flags_token(args.flags_token_file.as_deref())
+                .context("the read-only flags token")?,
         }),
         None => None,
     };
@@ -88,6 +94,15 @@ pub async fn run(args: DaemonArgs, state_dir: PathBuf) -> anyhow::Result<ExitCod
     };
     baton_daemon::run(config).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The flags token from `--flags-token-file`, else from `$BATON_FLAGS_TOKEN`,
+/// else none (only the admin token evaluates).
+fn flags_token(file: Option<&std::path::Path>) -> Result<Option<AdminToken>, AdminTokenError> {
+    match file {
+        Some(path) => AdminToken::from_file(path).map(Some),
+        None => AdminToken::from_var(FLAGS_TOKEN_ENV),
+    }
 }
 
 /// The admin token from `--admin-token-file`, else from `$BATON_ADMIN_TOKEN`:

@@ -6,6 +6,7 @@ mod cli;
 mod daemon_command;
 mod demo_command;
 mod duration_arg;
+mod flags_command;
 mod logging;
 mod migrate_command;
 mod probe_command;

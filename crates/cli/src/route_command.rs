@@ -129,6 +129,7 @@ pub async fn run(command: RouteCommand, client: Client) -> anyhow::Result<ExitCo
                     BalanceArg::LeastInFlight => Balance::LeastInFlight,
                 },
                 max_request_body: args.max_request_body,
+                inject_flags: None,
             };
             let outcome = client.deploy_route(&args.service, &request).await?;
             print_outcome(&outcome, args.output.json, "deployed")?;

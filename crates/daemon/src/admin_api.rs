@@ -1,7 +1,9 @@
 //! The admin API, served on the TCP admin listener (`baton daemon --admin`)
 //! for callers that cannot reach the control socket, such as an alert
-//! manager that should abort a bad rollout. Every request must carry the
-//! admin token as `Authorization: Bearer TOKEN`.
+//! manager that should abort a bad rollout, and OpenFeature SDKs
+//! evaluating flags (OFREP). Every request must carry the admin token as
+//! `Authorization: Bearer TOKEN`; OFREP's evaluation routes also take the
+//! read-only flags token, which can change nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,38 +19,56 @@ use baton_api::{ErrorBody, RolloutCommand};
 use crate::admin_token::AdminToken;
 use crate::app_manager::AppManager;
 use crate::control_api::app_answer;
+use crate::flag_service::FlagService;
+use crate::flags_api::{self, Caller};
+use crate::ofrep;
+
+/// The tokens the admin listener takes.
+#[derive(Clone, Debug)]
+pub struct AdminTokens {
+    /// Opens every route.
+    pub admin: AdminToken,
+    /// Opens OFREP's evaluation routes only (`/ofrep/...`): it can read
+    /// flags, never change anything.
+    pub flags: Option<AdminToken>,
+}
 
 /// The admin API's routes, all behind the token check. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so refusals are
 /// logged with the caller's address.
-pub fn router(apps: Arc<AppManager>, token: AdminToken) -> Router {
+pub fn router(apps: Arc<AppManager>, tokens: AdminTokens, flags: Arc<FlagService>) -> Router {
     guarded(
         Router::new()
             .route("/api/apps", get(list_apps))
             .route("/api/apps/{app}/rollout/abort", post(abort_rollout))
-            .with_state(apps),
-        token,
+            .with_state(apps)
+            .merge(flags_api::router(Arc::clone(&flags), Caller::Admin, "/api"))
+            .merge(ofrep::router(flags)),
+        tokens,
     )
 }
 
 /// `routes` behind the token check. `layer`, not `route_layer`: unknown
 /// paths are refused too, so the listener tells nothing to a caller
 /// without the token.
-fn guarded(routes: Router, token: AdminToken) -> Router {
+fn guarded(routes: Router, tokens: AdminTokens) -> Router {
     routes.layer(middleware::from_fn_with_state(
-        Arc::new(token),
+        Arc::new(tokens),
         require_token,
     ))
 }
 
-/// Lets a request through only with the admin token.
+/// Lets a request through only with the admin token, or with the flags
+/// token for OFREP.
 async fn require_token(
-    State(token): State<Arc<AdminToken>>,
+    State(tokens): State<Arc<AdminTokens>>,
     request: Request,
     next: Next,
 ) -> Response {
     let presented = request.headers().get(header::AUTHORIZATION);
-    if presented.is_some_and(|value| token.authorizes(value.as_bytes())) {
+    let evaluation = request.uri().path().starts_with("/ofrep/");
+    let authorizes = |token: &AdminToken| presented.is_some_and(|value| token.authorizes(value.as_bytes()));
+    if authorizes(&tokens.admin) || (evaluation && tokens.flags.as_ref().is_some_and(authorizes)) {
         return next.run(request).await;
     }
     let peer = request
@@ -121,9 +141,14 @@ mod tests {
     /// The token check in front of a route that always answers, served on
     /// a real port as the daemon serves it.
     async fn serve_guarded() -> SocketAddr {
-        let token = AdminToken::from_text("right-token", "test").expect("token");
-        let routes = Router::new().route("/api/apps", get(|| async { "listed" }));
-        let app = guarded(routes, token);
+        let tokens = AdminTokens {
+            admin: AdminToken::from_text("right-token", "test").expect("token"),
+            flags: Some(AdminToken::from_text("flags-token", "test").expect("token")),
+        };
+        let routes = Router::new()
+            .route("/api/apps", get(|| async { "listed" }))
+            .route("/ofrep/v1/evaluate/flags", get(|| async { "evaluated" }));
+        let app = guarded(routes, tokens);
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         tokio::spawn(async move {
@@ -203,6 +228,19 @@ mod tests {
         let (status, _, body) = call(Some("Bearer right-token"), "/api/apps").await;
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body, "listed");
+    }
+
+    #[tokio::test]
+    async fn the_flags_token_opens_evaluation_only() {
+        let (status, _, body) = call(Some("Bearer flags-token"), "/ofrep/v1/evaluate/flags").await;
+        assert_eq!((status, body.as_str()), (StatusCode::OK, "evaluated"));
+        let (status, _, _) = call(Some("Bearer right-token"), "/ofrep/v1/evaluate/flags").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, challenge, _) = call(Some("Bearer flags-token"), "/api/apps").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(challenge.contains("invalid_token"), "{challenge}");
+        let (status, _, _) = call(None, "/ofrep/v1/evaluate/flags").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
     }
 
     #[tokio::test]

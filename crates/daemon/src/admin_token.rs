@@ -8,6 +8,10 @@ use std::path::{Path, PathBuf};
 /// The environment variable the token may come from when no file is given.
 pub const ADMIN_TOKEN_ENV: &str = "BATON_ADMIN_TOKEN";
 
+/// The environment variable the read-only flags token (OFREP evaluation
+/// only) may come from when no `--flags-token-file` is given.
+pub const FLAGS_TOKEN_ENV: &str = "BATON_FLAGS_TOKEN";
+
 /// The secret a request to the admin listener must present as
 /// `Authorization: Bearer TOKEN`. Its `Debug` output never shows it.
 #[derive(Clone)]
@@ -58,8 +62,8 @@ pub enum AdminTokenError {
         source_name: String,
     },
     /// The environment variable is not valid UTF-8.
-    #[error("{ADMIN_TOKEN_ENV} is not valid UTF-8")]
-    NotUnicode,
+    #[error("{0} is not valid UTF-8")]
+    NotUnicode(&'static str),
 }
 
 impl AdminToken {
@@ -90,10 +94,15 @@ impl AdminToken {
 
     /// The token from [`ADMIN_TOKEN_ENV`], if the variable is set.
     pub fn from_env() -> Result<Option<AdminToken>, AdminTokenError> {
-        match std::env::var(ADMIN_TOKEN_ENV) {
-            Ok(value) => AdminToken::from_text(&value, ADMIN_TOKEN_ENV).map(Some),
+        AdminToken::from_var(ADMIN_TOKEN_ENV)
+    }
+
+    /// The token the environment variable `name` holds, if it is set.
+    pub fn from_var(name: &'static str) -> Result<Option<AdminToken>, AdminTokenError> {
+        match std::env::var(name) {
+            Ok(value) => AdminToken::from_text(&value, name).map(Some),
             Err(std::env::VarError::NotPresent) => Ok(None),
-            Err(std::env::VarError::NotUnicode(_)) => Err(AdminTokenError::NotUnicode),
+            Err(std::env::VarError::NotUnicode(_)) => Err(AdminTokenError::NotUnicode(name)),
         }
     }
 

@@ -800,6 +800,9 @@ fn route_request(config: &AppConfig, release: &str, web: &[Entry], warm: bool) -
         drain_timeout_ms: millis(config.web.drain_timeout.get()),
         balance: baton_api::Balance::LeastInFlight,
         max_request_body: None,
+        inject_flags: config.flags.inject.then(|| baton_api::FlagInjection {
+            targeting_key: config.flags.targeting_key.clone(),
+        }),
     }
 }
 

@@ -41,6 +41,9 @@ pub struct AdminConfig {
     pub address: SocketAddr,
     /// What every request must present as `Authorization: Bearer TOKEN`.
     pub token: AdminToken,
+    /// A read-only token for OFREP's flag evaluation (`--flags-token-file`
+    /// or `BATON_FLAGS_TOKEN`): it evaluates flags and changes nothing.
+    pub flags_token: Option<AdminToken>,
 }
 
 impl DaemonConfig {

@@ -13,7 +13,7 @@ use tokio::signal::unix::{SignalKind, signal};
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
-use crate::admin_api;
+use crate::admin_api::{self, AdminTokens};
 use crate::app_host::AppHost;
 use crate::app_manager::AppManager;
 use crate::app_restore;
@@ -21,6 +21,8 @@ use crate::config::DaemonConfig;
 use crate::control_api::{self, ControlState};
 use crate::control_socket::OwnerOnlyListener;
 use crate::error::DaemonError;
+use crate::flag_service::{self, FlagService};
+use crate::flags_api::{self, Caller};
 use crate::listeners;
 use crate::process_table::ProcessTable;
 use crate::route_manager::RouteManager;
@@ -42,6 +44,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             reason: format!("cannot create the state directory: {error}"),
         })?;
     let store = Arc::new(Store::open(&state_dir.join("state.db"))?);
+    let flags = Arc::new(FlagService::load(Arc::clone(&store), flag_service::hostname())?);
     let tls = if config.https.is_empty() && config.tls_cert.is_none() {
         None
     } else {
@@ -61,7 +64,11 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let admin = match &config.admin {
         Some(admin) => {
             let (listener, address) = bind_admin(admin.address).await?;
-            Some((listener, address, admin.token.clone()))
+            let tokens = AdminTokens {
+                admin: admin.token.clone(),
+                flags: admin.flags_token.clone(),
+            };
+            Some((listener, address, tokens))
         }
         None => None,
     };
@@ -76,7 +83,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     ));
     let server = Server::new(forwarder, config.idle_grace);
     let workers = Workers::start(config.workers).map_err(DaemonError::Workers)?;
-    let routes = Arc::new(RouteManager::new(Arc::clone(&router), Arc::clone(&store)));
+    let routes = Arc::new(
+        RouteManager::new(Arc::clone(&router), Arc::clone(&store)).with_flags(Arc::clone(&flags)),
+    );
     match routes.restore().await {
         Ok(0) => {}
         Ok(restored) => tracing::info!(
@@ -151,7 +160,8 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         apps: Arc::clone(&apps),
         info,
         started: tokio::time::Instant::now(),
-    }));
+    }))
+    .merge(flags_api::router(Arc::clone(&flags), Caller::Socket, "/v1"));
     let api_stop = CancellationToken::new();
     let api_task = {
         let api_stop = api_stop.clone();
@@ -165,7 +175,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         })
     };
     let admin_task = admin.map(|(listener, _, token)| {
-        let api = admin_api::router(Arc::clone(&apps), token)
+        let api = admin_api::router(Arc::clone(&apps), token, Arc::clone(&flags))
             .into_make_service_with_connect_info::<SocketAddr>();
         let api_stop = api_stop.clone();
         tokio::spawn(async move {

@@ -9,14 +9,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use baton_api::{
     Balance as WireBalance, DeployOutcome, DeployRoute, PauseRequest, PauseState, RouteInfo,
-    StatusRole, TargetInfo, VersionInfo, VersionRole,
+    StatusRole, TargetInfo, TargetingKey, VersionInfo, VersionRole,
 };
 use baton_proxy::{
-    Balance, DrainReport, FULL_WEIGHT, HealthCheck, LoadBalancer, PauseGate, Router, Service,
-    Target, Version, normalize_prefix, spawn_health_checks,
+    Balance, DrainReport, FULL_WEIGHT, HealthCheck, LoadBalancer, PauseGate, RequestAnnotator,
+    Router, Service, Target, Version, normalize_prefix, spawn_health_checks,
 };
-use baton_state::{PauseRecord, ServiceOptions, ServiceRecord, Store, VersionRecord};
+use baton_state::{
+    FlagInjection, PauseRecord, ServiceOptions, ServiceRecord, Store, VersionRecord,
+};
 use tokio::time::Instant;
+
+use crate::flag_annotator::FlagAnnotator;
+use crate::flag_service::FlagService;
 
 mod canary;
 
@@ -116,6 +121,8 @@ pub struct RouteManager {
     busy: Mutex<HashSet<String>>,
     /// Candidates beside a stable version, by service (see `canary`).
     canaries: Mutex<std::collections::HashMap<String, canary::Canary>>,
+    /// The host's flags, for services that inject them into requests.
+    flags: Option<Arc<FlagService>>,
 }
 
 /// Marks a service busy while a change runs.
@@ -138,7 +145,15 @@ impl RouteManager {
             store,
             busy: Mutex::new(HashSet::new()),
             canaries: Mutex::new(std::collections::HashMap::new()),
+            flags: None,
         }
+    }
+
+    /// The same manager, giving the services whose options ask for it the
+    /// flags of `flags` in each request (`X-Baton-Flags`).
+    pub fn with_flags(mut self, flags: Arc<FlagService>) -> Self {
+        self.flags = Some(flags);
+        self
     }
 
     /// Re-creates the stored routes. Restored targets get no traffic until a
@@ -158,7 +173,7 @@ impl RouteManager {
             };
             let version = new_version(active.label.clone(), targets, record.options.balance);
             spawn_health_checks(Arc::clone(&version), health_check(&record.options));
-            let service = service_from(&record, version);
+            let service = service_from(&record, version, self.flags.as_ref());
             if let Some(pause) = &record.pause {
                 service.gate.pause(Duration::from_millis(pause.max_ms));
             }
@@ -209,6 +224,9 @@ impl RouteManager {
                 WireBalance::LeastInFlight => baton_state::Balance::LeastInFlight,
             },
             max_request_body: request.max_request_body,
+            flags: request.inject_flags.as_ref().map(|inject| FlagInjection {
+                targeting_key: inject.targeting_key.as_ref().map(ToString::to_string),
+            }),
         };
         let record = ServiceRecord {
             name: name.to_string(),
@@ -230,7 +248,7 @@ impl RouteManager {
         // A route that collides with another service fails now, not after
         // the health wait.
         self.router
-            .check(&service_from(&record, Arc::clone(&version)))?;
+            .check(&service_from(&record, Arc::clone(&version), self.flags.as_ref()))?;
         let mut staged = StagedRoute {
             record,
             previous,
@@ -285,7 +303,7 @@ impl RouteManager {
         let record = staged.record.clone();
         let replaced = self
             .router
-            .install(service_from(&record, Arc::clone(&version)))?;
+            .install(service_from(&record, Arc::clone(&version), self.flags.as_ref()))?;
         staged.installed();
         tracing::info!(service = name, version = label, "Route switched");
         // From the swap on, the old version only finishes what it has: list
@@ -306,7 +324,11 @@ impl RouteManager {
             // silently vanish on the next restart.
             match (&replaced, &staged.previous) {
                 (Some(old), Some(previous)) => {
-                    let _ = self.router.install(service_from(previous, Arc::clone(old)));
+                    let _ = self.router.install(service_from(
+                        previous,
+                        Arc::clone(old),
+                        self.flags.as_ref(),
+                    ));
                 }
                 _ => {
                     self.router.remove(&name);
@@ -593,7 +615,17 @@ fn health_check(options: &ServiceOptions) -> HealthCheck {
     }
 }
 
-fn service_from(record: &ServiceRecord, version: Arc<Version>) -> Service {
+fn service_from(
+    record: &ServiceRecord,
+    version: Arc<Version>,
+    flags: Option<&Arc<FlagService>>,
+) -> Service {
+    let annotator = match (&record.options.flags, flags) {
+        (Some(injection), Some(flags)) => {
+            Some(flag_annotator(record, injection, Arc::clone(flags)))
+        }
+        _ => None,
+    };
     Service {
         name: record.name.clone(),
         hosts: record.hosts.clone(),
@@ -603,7 +635,29 @@ fn service_from(record: &ServiceRecord, version: Arc<Version>) -> Service {
         gate: Arc::new(PauseGate::default()),
         active: version,
         split: Arc::default(),
+        annotator,
     }
+}
+
+/// The flag injection `injection` asks of service `record`. The key was
+/// checked when the app's `baton.toml` was read; one that no longer reads
+/// (a hand-edited state file) injects without a user rather than not at all.
+fn flag_annotator(
+    record: &ServiceRecord,
+    injection: &FlagInjection,
+    flags: Arc<FlagService>,
+) -> Arc<dyn RequestAnnotator> {
+    let targeting_key = injection
+        .targeting_key
+        .as_deref()
+        .and_then(|text| match text.parse::<TargetingKey>() {
+            Ok(key) => Some(key),
+            Err(error) => {
+                tracing::error!(service = record.name, %error, "Stored targeting key unreadable; flags are evaluated without a user");
+                None
+            }
+        });
+    Arc::new(FlagAnnotator::new(flags, targeting_key, &record.name))
 }
 
 /// `v1`, then `v2`, … after the previous label's number.

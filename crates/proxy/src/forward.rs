@@ -25,6 +25,7 @@ use crate::head_scanner::{HeadVerdict, HeadVerdicts};
 use crate::limits::Limits;
 use crate::local_response::{bad_request, local_response, paused_response};
 use crate::mirror;
+use crate::request_annotator::FLAGS_HEADER;
 use crate::request_body::{BodyFault, BodyFaultFlag, ClientBody, UpstreamBody};
 use crate::response_body::{Exchange, ResponseBody};
 use crate::router::Router;
@@ -159,6 +160,9 @@ impl Forwarder {
             Err(response) => return response,
         };
         prepare_upstream_head(&mut parts, client, &host, upgrade);
+        if let Some(annotator) = &service.annotator {
+            annotator.annotate(&mut parts.headers, client.peer.ip());
+        }
         // Only a request without a body is copied: copying a body would
         // mean holding it back from stable until the copy has it too.
         let stable_answer = match mirror {
@@ -521,6 +525,8 @@ fn retry_candidate(
 fn prepare_upstream_head(parts: &mut Parts, client: &ClientContext, host: &str, upgrade: bool) {
     strip_hop_by_hop(&mut parts.headers, upgrade);
     parts.headers.remove(header::EXPECT);
+    // Only the daemon's flag evaluation may say which flags are on.
+    parts.headers.remove(&FLAGS_HEADER);
     add_forwarded(
         &mut parts.headers,
         client.peer.ip(),

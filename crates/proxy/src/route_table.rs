@@ -171,6 +171,7 @@ mod tests {
             gate: Arc::new(PauseGate::default()),
             active: Arc::new(Version::new("v1".into(), vec![], LoadBalancer::default())),
             split: Arc::default(),
+            annotator: None,
         })
     }
 

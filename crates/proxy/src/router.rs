@@ -162,6 +162,7 @@ mod tests {
             gate: Arc::default(),
             active: Arc::clone(active),
             split: Arc::default(),
+            annotator: None,
         }
     }
 

@@ -6,6 +6,7 @@ use std::time::Duration;
 use http::{HeaderMap, Method};
 
 use crate::pause_gate::PauseGate;
+use crate::request_annotator::RequestAnnotator;
 use crate::shadow::Shadow;
 use crate::split::Split;
 use crate::split_slot::{Routed, SplitSlot};
@@ -34,6 +35,9 @@ pub struct Service {
     /// a route change does not end a split, and the weight changes without
     /// a table swap.
     pub split: Arc<SplitSlot>,
+    /// Adds to each request after routing (the daemon's flag injection);
+    /// `None` adds nothing.
+    pub annotator: Option<Arc<dyn RequestAnnotator>>,
 }
 
 impl Service {

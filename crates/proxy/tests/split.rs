@@ -103,6 +103,7 @@ impl Proxy {
                 gate: Arc::default(),
                 active: Arc::clone(&stable),
                 split: Arc::default(),
+                annotator: None,
             })
             .unwrap();
         let service = router.load().service("app").cloned().unwrap();

@@ -195,6 +195,7 @@ mod tests {
             drain_timeout_ms: 1000,
             balance: Balance::RoundRobin,
             max_request_body: None,
+            inject_flags: None,
         }
     }
 
