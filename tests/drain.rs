@@ -329,8 +329,9 @@ async fn unhealthy_target_never_gets_traffic_and_deploy_fails_naming_it() -> any
         route.versions
     );
     let sick_requests = get_once(sick.address(), "/requests").await?;
+    let counted: serde_json::Value = serde_json::from_slice(&sick_requests.body)?;
     ensure!(
-        sick_requests.body.as_ref() == br#"{"count":0}"#,
+        counted["count"] == 0,
         "the unhealthy target should have received no request, it says {:?}",
         sick_requests.body
     );
