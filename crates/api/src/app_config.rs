@@ -29,6 +29,10 @@ pub struct AppConfig {
     /// Commands run around a deploy.
     #[serde(default)]
     pub hooks: HooksSection,
+    /// The app's schema migrations, linted and run in their phase by the
+    /// deploy; `None` (no `[migrate]`) leaves migrations to the app.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<crate::MigrateSection>,
     /// The web processes the proxy routes to.
     pub web: WebSection,
     /// Background processes.
@@ -727,6 +731,9 @@ impl AppConfig {
     }
 
     fn check(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        if let Some(migrate) = &self.migrate {
+            migrate.check(text, path)?;
+        }
         let mut seen = std::collections::BTreeSet::new();
         for worker in &self.workers {
             if !seen.insert(worker.name.as_str()) {
@@ -1096,7 +1103,7 @@ fn check_plain_http(key: &str, address: &str, example: &str) -> Result<(), Strin
 /// appears at all. Positions after parsing are searched for because the
 /// parsed values no longer carry their spans; a line-based scan is enough
 /// for the way `baton.toml` is written.
-fn key_offset(text: &str, header: &str, occurrence: usize, key: &str) -> usize {
+pub(crate) fn key_offset(text: &str, header: &str, occurrence: usize, key: &str) -> usize {
     key_line(text, header, occurrence, key)
         .or_else(|| table_start(text, header, occurrence))
         .or_else(|| text.find(key))
@@ -1153,7 +1160,7 @@ fn table_header(line: &str) -> String {
     code.chars().filter(|c| !c.is_whitespace()).collect()
 }
 
-fn located(text: &str, path: &Path, offset: usize, message: String) -> ConfigError {
+pub(crate) fn located(text: &str, path: &Path, offset: usize, message: String) -> ConfigError {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
     let column = before
@@ -1224,6 +1231,11 @@ impl<'de> Deserialize<'de> for UrlPath {
 pub struct RelativePath(PathBuf);
 
 impl RelativePath {
+    /// A path known to be relative and without `..`.
+    pub(crate) fn new(path: PathBuf) -> Self {
+        RelativePath(path)
+    }
+
     /// The path.
     pub fn as_path(&self) -> &Path {
         &self.0

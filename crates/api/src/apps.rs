@@ -45,6 +45,10 @@ pub struct DeployRequest {
     /// `--strategy`: overrides `[rollout] strategy` for this deploy.
     #[serde(default)]
     pub strategy: Option<String>,
+    /// `--allow-unsafe-migrations`: why the migration lint's errors may
+    /// ship this time (kept in the deploy's history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_unsafe_migrations: Option<String>,
 }
 
 /// An operator's word to a running rollout.

@@ -13,6 +13,7 @@ mod client;
 mod daemon_info;
 mod error;
 mod flags;
+mod migrate_config;
 mod routes;
 mod targeting_key;
 
@@ -35,6 +36,7 @@ pub use flags::{
     FlagActor, FlagAuditEntry, FlagChanged, FlagExport, FlagImportRequest, FlagInfo, FlagInjection,
     FlagList, FlagSetRequest, FlagSettings, VariantWeight, check_flag_name,
 };
+pub use migrate_config::{EnvVarName, MigrateSection};
 pub use routes::{
     Balance, DeployOutcome, DeployRoute, PauseRequest, PauseState, RouteInfo, TargetInfo,
     VersionInfo, VersionRole,

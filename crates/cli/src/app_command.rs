@@ -62,9 +62,23 @@ pub struct DeployArgs {
     /// How traffic moves to the new version, overriding `[rollout] strategy`
     #[arg(long, value_parser = ["replace", "blue-green", "canary"])]
     pub strategy: Option<String>,
+    /// Deploy although the migration lint finds errors; the reason is kept in the deploy's history
+    #[arg(long, value_name = "REASON", value_parser = non_empty_reason)]
+    pub allow_unsafe_migrations: Option<String>,
     /// Print the events as JSON lines
     #[arg(long)]
     pub json: bool,
+}
+
+/// A reason must say something: it is what history keeps.
+fn non_empty_reason(reason: &str) -> Result<String, String> {
+    if reason.trim().is_empty() {
+        return Err(
+            "give the reason the migrations are safe anyway, e.g. \"users has 40 rows\""
+                .to_string(),
+        );
+    }
+    Ok(reason.trim().to_string())
 }
 
 /// `baton rollback`.
@@ -241,6 +255,7 @@ pub async fn deploy(args: DeployArgs, client: Client) -> anyhow::Result<ExitCode
         source,
         user: user_name(),
         strategy: args.strategy.clone(),
+        allow_unsafe_migrations: args.allow_unsafe_migrations.clone(),
     };
     let client_task = {
         let (sender, events) = mpsc::unbounded_channel();

@@ -60,7 +60,7 @@ pub enum Command {
     /// Drive the proxy by hand: put targets behind a service, pause, remove
     #[command(subcommand)]
     Route(route_command::RouteCommand),
-    /// Check schema migrations before they run
+    /// Schema migrations: lint them, run a deploy phase, show what ran
     #[command(subcommand)]
     Migrate(migrate_command::MigrateCommand),
     /// Feature flags: list, set, switch on and off (kill switch), import and export Unleash's JSON
@@ -130,7 +130,7 @@ impl Cli {
             Command::Resume(args) => {
                 app_command::resume(args, client(self.socket, &state_dir)).await
             }
-            Command::Migrate(command) => migrate_command::run(command),
+            Command::Migrate(command) => migrate_command::run(command).await,
             Command::Flags(command) => {
                 flags_command::run(command, client(self.socket, &state_dir)).await
             }

@@ -377,6 +377,7 @@ impl Sandbox {
             },
             user: USER.to_string(),
             strategy: None,
+            allow_unsafe_migrations: None,
         };
         let run = self.client.deploy(&request, |event| {
             // The failure is reported once, by the caller.

@@ -119,7 +119,11 @@ impl AppManager {
             .claim(
                 DeployRecord {
                     kind: "deploy".to_string(),
-                    source: source.clone(),
+                    // The history keeps why lint errors were let through.
+                    source: match &request.allow_unsafe_migrations {
+                        Some(reason) => format!("{source} (unsafe migrations allowed: {reason})"),
+                        None => source.clone(),
+                    },
                     previous_release: previous.clone(),
                     ..new_record(&app, &request.user)
                 },
@@ -149,6 +153,7 @@ impl AppManager {
             after_deploy: config.hooks.after_deploy.clone(),
             smoke: !config.smoke.is_empty(),
             previous: previous.clone(),
+            migrate: config.migrate.is_some(),
         };
         let (sender, events) = mpsc::unbounded_channel();
         let log = Arc::new(DeployLog::new(&self.deploy_log(&app, guard.id()), sender));
@@ -159,7 +164,8 @@ impl AppManager {
             Arc::clone(&log),
             source,
             process_spec::run_marker(&app, guard.id()),
-        );
+        )
+        .allowing_unsafe_migrations(request.allow_unsafe_migrations.clone());
         let run = match progressive {
             Some((rollout, split)) => {
                 let (control, commands) = mpsc::unbounded_channel();

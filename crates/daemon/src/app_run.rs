@@ -6,11 +6,14 @@ use std::time::{Duration, SystemTime};
 
 use baton_api::{AppConfig, DeployEvent, DeployRoute, DeploySource};
 use baton_release::{AppRoot, ReleaseMeta, Source};
-use baton_rollout::{Booted, Command, Effects, EventSink, Hook, RolloutPlan, StepError, Switched};
+use baton_rollout::{
+    Booted, Command, Effects, EventSink, Hook, MigrationPhase, RolloutPlan, StepError, Switched,
+};
 use baton_state::{ProcessRecord, ReleaseRecord};
 use tokio::time::Instant;
 
 use crate::app_host::{AppHost, blocking};
+use crate::app_migrations::{self, AppMigrations};
 use crate::deploy_log::DeployLog;
 use crate::external_metric::ExternalSource;
 use crate::process_spec::{self, Slot, WEB};
@@ -57,6 +60,8 @@ pub struct AppRun {
     /// The release this run staged, once it has one.
     pub staged_release: Mutex<Option<(String, String)>>,
     staged_route: tokio::sync::Mutex<Option<StagedRoute>>,
+    /// `--allow-unsafe-migrations`: why migration lint errors may ship.
+    unsafe_migrations: Option<String>,
 }
 
 impl AppRun {
@@ -79,7 +84,14 @@ impl AppRun {
             staged_release: Mutex::new(None),
             staged_route: tokio::sync::Mutex::new(None),
             rollout: None,
+            unsafe_migrations: None,
         }
+    }
+
+    /// Lets migration lint errors through the preflight, for `reason`.
+    pub fn allowing_unsafe_migrations(mut self, reason: Option<String>) -> Self {
+        self.unsafe_migrations = reason;
+        self
     }
 
     /// Moves traffic to the new release progressively, by `plan`, and
@@ -154,6 +166,39 @@ impl AppRun {
         })
         .await
         .map_err(|error| StepError::new(error.to_string()))
+    }
+
+    /// Sends `stage`'s lines to the deploy's event stream.
+    fn output(&self, stage: &'static str) -> impl Fn(String) + Send + Sync + use<> {
+        let log = Arc::clone(&self.log);
+        move |line: String| {
+            log.emit(DeployEvent::Output {
+                stage: stage.to_string(),
+                line,
+            });
+        }
+    }
+
+    /// `release`'s migrations and the database its environment names.
+    fn migrations<'a>(
+        &self,
+        section: &'a baton_api::MigrateSection,
+        release: &str,
+        stage: &str,
+    ) -> Result<AppMigrations<'a>, StepError> {
+        let env = process_spec::command_env(
+            &self.config,
+            release,
+            self.previous.as_deref(),
+            stage,
+            &self.run_marker,
+        )
+        .map_err(StepError::new)?;
+        Ok(AppMigrations {
+            section,
+            env,
+            env_file: self.root().env_file(),
+        })
     }
 
     /// Starts the web processes of `release` on fresh ports.
@@ -621,6 +666,97 @@ impl Effects for AppRun {
                 .on_store(move |store| store.remove_release(&app, &id))
                 .await;
         }
+    }
+
+    async fn lint_migrations(
+        &self,
+        source: &DeploySource,
+        release: Option<&str>,
+    ) -> Result<String, StepError> {
+        let Some(section) = &self.config.migrate else {
+            return Ok("no [migrate] in baton.toml".to_string());
+        };
+        let base = match (release, source) {
+            (Some(release), _) => self.root().release_dir(release),
+            (None, DeploySource::Dir { path }) => path.clone(),
+            (None, DeploySource::Git { .. }) => {
+                return Err(StepError::new(
+                    "a git source's migrations can only be linted once it is checked out",
+                ));
+            }
+        };
+        let output = self.output("preflight");
+        app_migrations::lint(section, &base, self.unsafe_migrations.as_deref(), &output).await
+    }
+
+    async fn pending_migrations(
+        &self,
+        release: &str,
+        phase: MigrationPhase,
+    ) -> Result<usize, StepError> {
+        let Some(section) = &self.config.migrate else {
+            return Ok(0);
+        };
+        let stage = format!("migrate_{}", phase.name());
+        self.migrations(section, release, &stage)?
+            .pending(&self.root().release_dir(release), phase)
+            .await
+    }
+
+    async fn migrate(&self, release: &str, phase: MigrationPhase) -> Result<String, StepError> {
+        let Some(section) = &self.config.migrate else {
+            return Ok("no [migrate] in baton.toml".to_string());
+        };
+        let stage = match phase {
+            MigrationPhase::Expand => "migrate_expand",
+            MigrationPhase::Contract => "migrate_contract",
+        };
+        let output = self.output(stage);
+        let migrated = self
+            .migrations(section, release, stage)?
+            .run(&self.root().release_dir(release), phase, &output)
+            .await;
+        match (migrated, phase) {
+            (Err(error), MigrationPhase::Expand) => Err(StepError::new(format!(
+                "{error}\nThe new version was not started; the running version still serves."
+            ))),
+            (result, _) => result,
+        }
+    }
+
+    async fn stop_others(&self, release: &str) -> Result<String, StepError> {
+        let others: Vec<Entry> = self
+            .host
+            .processes
+            .select(self.app(), None, None)
+            .into_iter()
+            .filter(|entry| entry.record.release != release)
+            .collect();
+        if others.is_empty() {
+            return Ok("no process of an older release runs".to_string());
+        }
+        let mut releases: Vec<&str> = others
+            .iter()
+            .map(|entry| entry.record.release.as_str())
+            .collect();
+        releases.sort_unstable();
+        releases.dedup();
+        let pids: Vec<String> = others
+            .iter()
+            .filter_map(|entry| entry.handle.pid())
+            .map(|pid| pid.to_string())
+            .collect();
+        let stops = others
+            .iter()
+            .map(|entry| self.host.processes.stop(&entry.record.marker));
+        futures_util::future::join_all(stops).await;
+        Ok(format!(
+            "{} process{} of release {} exited (pid {}); a rollback to it boots it again",
+            others.len(),
+            if others.len() == 1 { "" } else { "es" },
+            releases.join(", "),
+            pids.join(", ")
+        ))
     }
 
     async fn prune(&self) -> Result<Vec<String>, StepError> {

@@ -15,6 +15,7 @@ mod admin_token;
 mod app_env;
 mod app_host;
 mod app_manager;
+mod app_migrations;
 mod app_restore;
 mod app_run;
 mod app_status;
@@ -40,6 +41,7 @@ mod route_manager;
 mod smoke_check;
 
 pub use admin_token::{ADMIN_TOKEN_ENV, AdminToken, AdminTokenError, FLAGS_TOKEN_ENV};
+pub use app_migrations::migrate_settings;
 pub use config::{AdminConfig, DaemonConfig, default_state_dir};
 pub use daemon::run;
 pub use error::DaemonError;

@@ -51,14 +51,13 @@ impl fmt::Display for UrlSource {
 
 /// The database URL: `flag` (`--database-url`), else the value of
 /// `variable` in the environment (`from_env`), else `variable` in the
-/// app's env file `env_file` (its entries `env_file_entries`). An empty
-/// value counts as unset.
+/// app's env file, given as its path and entries (none without an app).
+/// An empty value counts as unset.
 pub fn resolve_database_url(
     flag: Option<&str>,
     variable: &str,
     from_env: Option<String>,
-    env_file: &Path,
-    env_file_entries: &[(String, String)],
+    env_file: Option<(&Path, &[(String, String)])>,
 ) -> Result<DatabaseUrl, RunError> {
     let present = |value: &str| !value.trim().is_empty();
     if let Some(url) = flag.filter(|url| present(url)) {
@@ -73,18 +72,21 @@ pub fn resolve_database_url(
             source: UrlSource::Environment(variable.to_owned()),
         });
     }
-    let in_file = env_file_entries
-        .iter()
-        .rev()
-        .find(|(name, value)| name == variable && present(value));
+    let in_file = env_file.and_then(|(path, entries)| {
+        let (_, url) = entries
+            .iter()
+            .rev()
+            .find(|(name, value)| name == variable && present(value))?;
+        Some((path, url))
+    });
     match in_file {
-        Some((_, url)) => Ok(DatabaseUrl {
+        Some((path, url)) => Ok(DatabaseUrl {
             url: url.clone(),
-            source: UrlSource::EnvFile(variable.to_owned(), env_file.to_path_buf()),
+            source: UrlSource::EnvFile(variable.to_owned(), path.to_path_buf()),
         }),
         None => Err(RunError::NoDatabaseUrl {
             variable: variable.to_owned(),
-            env_file: env_file.to_path_buf(),
+            env_file: env_file.map(|(path, _)| path.to_path_buf()),
         }),
     }
 }
@@ -126,31 +128,15 @@ mod tests {
     fn the_flag_wins_then_the_environment_then_the_env_file() {
         let file = Path::new("/srv/app/shared/.env");
         let dotenv = entries(&[("DATABASE_URL", "postgres://file/db")]);
+        let app = Some((file, dotenv.as_slice()));
         let env = || Some("postgres://env/db".to_owned());
-        let url = resolve_database_url(
-            Some("postgres://flag/db"),
-            "DATABASE_URL",
-            env(),
-            file,
-            &dotenv,
-        );
+        let url = resolve_database_url(Some("postgres://flag/db"), "DATABASE_URL", env(), app);
         assert_eq!(url.unwrap().source, UrlSource::Flag);
-        let url = resolve_database_url(None, "DATABASE_URL", env(), file, &dotenv).unwrap();
-        assert_eq!(
-            (url.url.as_str(), url.source),
-            (
-                "postgres://env/db",
-                UrlSource::Environment("DATABASE_URL".into())
-            )
-        );
-        let url = resolve_database_url(
-            Some(" "),
-            "DATABASE_URL",
-            Some(String::new()),
-            file,
-            &dotenv,
-        )
-        .unwrap();
+        let url = resolve_database_url(None, "DATABASE_URL", env(), app).unwrap();
+        assert_eq!(url.url, "postgres://env/db");
+        assert_eq!(url.source, UrlSource::Environment("DATABASE_URL".into()));
+        let url = resolve_database_url(Some(" "), "DATABASE_URL", Some(String::new()), app);
+        let url = url.unwrap();
         assert_eq!(url.url, "postgres://file/db");
         assert_eq!(
             url.source.to_string(),
@@ -162,11 +148,17 @@ mod tests {
     fn the_variable_is_the_one_the_config_names_and_its_absence_says_where_it_was_looked_for() {
         let file = Path::new("/srv/app/shared/.env");
         let dotenv = entries(&[("DATABASE_URL", "postgres://file/db")]);
-        let error = resolve_database_url(None, "PRIMARY_DB", None, file, &dotenv).unwrap_err();
+        let app = Some((file, dotenv.as_slice()));
+        let error = resolve_database_url(None, "PRIMARY_DB", None, app).unwrap_err();
         let message = error.to_string();
         assert!(message.contains("--database-url"), "{message}");
         assert!(message.contains("PRIMARY_DB"), "{message}");
         assert!(message.contains("/srv/app/shared/.env"), "{message}");
+        let alone = resolve_database_url(None, "DATABASE_URL", None, None).unwrap_err();
+        assert_eq!(
+            alone.to_string(),
+            "no database URL: pass --database-url or set DATABASE_URL in the environment"
+        );
     }
 
     #[test]

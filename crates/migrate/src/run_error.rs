@@ -54,12 +54,12 @@ pub enum RunError {
         line: usize,
     },
     /// No `--database-url`, no variable, nothing in the env file.
-    #[error("no database URL: pass --database-url, set {variable} in the environment, or put {variable}=postgres://… in {}", env_file.display())]
+    #[error("{}", no_database_url(variable, env_file.as_deref()))]
     NoDatabaseUrl {
         /// The variable looked up (`[migrate] database_url_env`).
         variable: String,
-        /// The app's env file, looked in last.
-        env_file: PathBuf,
+        /// The app's env file, looked in last, when there is an app.
+        env_file: Option<PathBuf>,
     },
     /// The database could not be reached.
     #[error(
@@ -128,4 +128,16 @@ pub enum RunError {
         /// The server's message.
         message: String,
     },
+}
+
+fn no_database_url(variable: &str, env_file: Option<&std::path::Path>) -> String {
+    match env_file {
+        Some(path) => format!(
+            "no database URL: pass --database-url, set {variable} in the environment, or put {variable}=postgres://… in {}",
+            path.display()
+        ),
+        None => {
+            format!("no database URL: pass --database-url or set {variable} in the environment")
+        }
+    }
 }

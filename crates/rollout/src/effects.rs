@@ -24,6 +24,27 @@ pub enum Hook {
     AfterDeploy,
 }
 
+/// The two phases of a deploy's schema migrations.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MigrationPhase {
+    /// After the build, before the new version boots: changes the old
+    /// version tolerates.
+    Expand,
+    /// Once no process of the old version runs: changes only the new
+    /// version tolerates.
+    Contract,
+}
+
+impl MigrationPhase {
+    /// `expand` or `contract`.
+    pub fn name(self) -> &'static str {
+        match self {
+            MigrationPhase::Expand => "expand",
+            MigrationPhase::Contract => "contract",
+        }
+    }
+}
+
 /// A new version's web processes, healthy.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Booted {
@@ -104,4 +125,29 @@ pub trait Effects: Send + Sync {
     fn discard(&self, release: &str, delete: bool) -> impl Future<Output = ()> + Send;
     /// Deletes releases beyond retention; returns what it deleted.
     fn prune(&self) -> impl Future<Output = Result<Vec<String>, StepError>> + Send;
+    /// Lints the migrations of `release` once it is staged, else those in
+    /// `source` (a directory): fails with the findings when one is an
+    /// error, unless the deploy allowed unsafe migrations.
+    fn lint_migrations(
+        &self,
+        source: &DeploySource,
+        release: Option<&str>,
+    ) -> impl Future<Output = Result<String, StepError>> + Send;
+    /// How many migrations of `phase` among `release`'s are not applied.
+    fn pending_migrations(
+        &self,
+        release: &str,
+        phase: MigrationPhase,
+    ) -> impl Future<Output = Result<usize, StepError>> + Send;
+    /// Applies `release`'s pending migrations of `phase`, streaming what
+    /// it does; says what it applied.
+    fn migrate(
+        &self,
+        release: &str,
+        phase: MigrationPhase,
+    ) -> impl Future<Output = Result<String, StepError>> + Send;
+    /// Stops every process of the app that is not `release`'s (old web
+    /// processes kept warm, old workers finishing their jobs) and waits
+    /// until each has exited.
+    fn stop_others(&self, release: &str) -> impl Future<Output = Result<String, StepError>> + Send;
 }

@@ -32,7 +32,7 @@ mod weight;
 pub use command::Command;
 pub use decide::{decide, start};
 pub use decision::{Action, Decision};
-pub use effects::{Booted, Effects, EventSink, Hook, Switched};
+pub use effects::{Booted, Effects, EventSink, Hook, MigrationPhase, Switched};
 pub use guardrail::{Guardrail, Metric};
 pub use observations::Observations;
 pub use outcome::Outcome;

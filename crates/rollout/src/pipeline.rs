@@ -6,7 +6,7 @@
 use baton_api::{DeployEvent, DeployReport, DeploySource, StageTiming};
 use tokio::time::Instant;
 
-use crate::{Booted, Effects, EventSink, Hook, Stage, StepError, Switched};
+use crate::{Booted, Effects, EventSink, Hook, MigrationPhase, Stage, StepError, Switched};
 
 /// What a deploy is asked to do.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -27,6 +27,10 @@ pub struct DeployPlan {
     pub smoke: bool,
     /// The release serving now, if any.
     pub previous: Option<String>,
+    /// Whether the app's migrations are baton's (`[migrate]`): linted in
+    /// the preflight, expanded before the boot, contracted once the old
+    /// version is gone.
+    pub migrate: bool,
 }
 
 /// What a rollback is asked to do.
@@ -79,6 +83,17 @@ async fn deploy_stages<E: Effects, S: EventSink>(
     plan: &DeployPlan,
     run: &mut Run<'_, S>,
 ) -> Result<(), (Stage, StepError)> {
+    // A directory is linted where it is, before anything is copied; a git
+    // source only once it is checked out, before anything is built.
+    let lint_in_place = plan.migrate && matches!(plan.source, DeploySource::Dir { .. });
+    if lint_in_place {
+        run.stage(
+            Stage::Preflight,
+            "migration lint",
+            effects.lint_migrations(&plan.source, None),
+        )
+        .await?;
+    }
     let release = run
         .stage(
             Stage::Stage,
@@ -87,6 +102,19 @@ async fn deploy_stages<E: Effects, S: EventSink>(
         )
         .await?;
     run.report.release = release.clone();
+    if plan.migrate && !lint_in_place {
+        let linted = run
+            .stage(
+                Stage::Preflight,
+                "migration lint",
+                effects.lint_migrations(&plan.source, Some(&release)),
+            )
+            .await;
+        if let Err(failure) = linted {
+            effects.discard(&release, true).await;
+            return Err(failure);
+        }
+    }
     let prepared = prepare(effects, plan, &release, run).await;
     if let Err(failure) = prepared {
         effects.discard(&release, true).await;
@@ -102,6 +130,9 @@ async fn deploy_stages<E: Effects, S: EventSink>(
         run,
     )
     .await?;
+    if plan.migrate {
+        contract(effects, &release, run).await;
+    }
     if let Some(command) = &plan.after_deploy {
         let hook = run
             .stage(Stage::AfterDeploy, command, async {
@@ -148,7 +179,69 @@ async fn prepare<E: Effects, S: EventSink>(
         Ok(String::new())
     })
     .await?;
+    if plan.migrate {
+        run.stage(
+            Stage::MigrateExpand,
+            "",
+            effects.migrate(release, MigrationPhase::Expand),
+        )
+        .await?;
+    }
     Ok(())
+}
+
+/// The contract phase, once the new version is live: only after the old
+/// version has been stopped and has exited (its code may still use what
+/// a contract migration drops), and only if there is something to run,
+/// so that otherwise the old version stays warm for an instant rollback.
+/// The deploy stands whatever happens here: a failure is a warning, and
+/// the migrations run again at the next deploy.
+async fn contract<E: Effects, S: EventSink>(effects: &E, release: &str, run: &mut Run<'_, S>) {
+    let later = "they run again at the next deploy, or with `baton migrate run --phase contract`";
+    let pending = match effects
+        .pending_migrations(release, MigrationPhase::Contract)
+        .await
+    {
+        Ok(0) => {
+            run.note(
+                Stage::MigrateContract,
+                "no contract migrations pending".to_string(),
+            );
+            return;
+        }
+        Ok(pending) => pending,
+        Err(error) => {
+            run.warn(format!(
+                "cannot tell which contract migrations are pending (the deploy stands): {error}; {later}"
+            ));
+            return;
+        }
+    };
+    let waiting = format!(
+        "{pending} contract migration{} wait for the old version to exit",
+        if pending == 1 { "" } else { "s" }
+    );
+    let stopped = run
+        .stage(Stage::StopOld, &waiting, effects.stop_others(release))
+        .await;
+    if let Err((_, error)) = stopped {
+        run.warn(format!(
+            "the old version did not stop, so the contract migrations did not run (the deploy stands): {error}; {later}"
+        ));
+        return;
+    }
+    let migrated = run
+        .stage(
+            Stage::MigrateContract,
+            "",
+            effects.migrate(release, MigrationPhase::Contract),
+        )
+        .await;
+    if let Err((_, error)) = migrated {
+        run.warn(format!(
+            "the contract migrations failed (the deploy stands, the new version serves): {error}; {later}"
+        ));
+    }
 }
 
 /// Boot, switch, workers, retire: shared by deploy and rollback.
@@ -391,6 +484,8 @@ mod tests {
         fail_at: Option<&'static str>,
         boot_delay: std::time::Duration,
         events: Mutex<Vec<DeployEvent>>,
+        /// Contract migrations the fake's database has pending.
+        contract_pending: usize,
     }
 
     impl Fake {
@@ -417,6 +512,18 @@ mod tests {
 
         fn last_event(&self) -> DeployEvent {
             self.events.lock().unwrap().last().cloned().unwrap()
+        }
+
+        fn stages_started(&self) -> Vec<String> {
+            self.events
+                .lock()
+                .unwrap()
+                .iter()
+                .filter_map(|event| match event {
+                    DeployEvent::StageStarted { stage, .. } => Some(stage.clone()),
+                    _ => None,
+                })
+                .collect()
         }
     }
 
@@ -482,6 +589,33 @@ mod tests {
             self.record("prune".into())?;
             Ok(vec![])
         }
+        async fn lint_migrations(
+            &self,
+            source: &DeploySource,
+            release: Option<&str>,
+        ) -> Result<String, StepError> {
+            match release {
+                Some(release) => self.record(format!("lint {release}"))?,
+                None => self.record(format!("lint {source}"))?,
+            }
+            Ok(String::new())
+        }
+        async fn pending_migrations(
+            &self,
+            release: &str,
+            phase: MigrationPhase,
+        ) -> Result<usize, StepError> {
+            self.record(format!("pending {release} {}", phase.name()))?;
+            Ok(self.contract_pending)
+        }
+        async fn migrate(&self, release: &str, phase: MigrationPhase) -> Result<String, StepError> {
+            self.record(format!("migrate {release} {}", phase.name()))?;
+            Ok(String::new())
+        }
+        async fn stop_others(&self, release: &str) -> Result<String, StepError> {
+            self.record(format!("stop others {release}"))?;
+            Ok(String::new())
+        }
     }
 
     fn plan() -> DeployPlan {
@@ -496,6 +630,158 @@ mod tests {
             after_deploy: Some("bin/notify".into()),
             smoke: true,
             previous: Some("r1".into()),
+            migrate: false,
+        }
+    }
+
+    /// A deploy of an app with `[migrate]` and one pending contract
+    /// migration.
+    fn migrating() -> (Fake, DeployPlan) {
+        let fake = Fake {
+            contract_pending: 1,
+            ..Fake::default()
+        };
+        let plan = DeployPlan {
+            migrate: true,
+            ..plan()
+        };
+        (fake, plan)
+    }
+
+    #[tokio::test]
+    async fn migrations_lint_first_expand_before_the_boot_and_contract_once_the_old_version_is_gone()
+     {
+        let (fake, plan) = migrating();
+        deploy(&fake, &plan, &fake).await.unwrap();
+        assert_eq!(
+            fake.calls(),
+            [
+                "lint /src",
+                "stage",
+                "link r2",
+                "build r2 make",
+                "hook r2 BeforeDeploy",
+                "seal r2",
+                "migrate r2 expand",
+                "boot r2",
+                "smoke r2",
+                "hook r2 BeforeTraffic",
+                "traffic r2",
+                "current r2",
+                "workers r1->r2",
+                "retire r1",
+                "pending r2 contract",
+                "stop others r2",
+                "migrate r2 contract",
+                "hook r2 AfterDeploy",
+                "prune",
+            ]
+        );
+        let stages = fake.stages_started();
+        let at = |name: &str| stages.iter().position(|stage| stage == name).unwrap();
+        assert_eq!(at("preflight"), 0);
+        assert!(at("stop_old") < at("migrate_contract"), "{stages:?}");
+        assert!(matches!(fake.last_event(), DeployEvent::Succeeded { .. }));
+    }
+
+    #[tokio::test]
+    async fn a_lint_error_stops_the_deploy_before_anything_is_staged() {
+        let (mut fake, plan) = migrating();
+        fake.fail_at = Some("lint /src");
+        let (stage, _) = deploy(&fake, &plan, &fake).await.unwrap_err();
+        assert_eq!(stage, "preflight");
+        assert_eq!(fake.calls(), ["lint /src"]);
+    }
+
+    #[tokio::test]
+    async fn a_git_source_is_linted_once_checked_out_and_before_the_build() {
+        let (mut fake, mut plan) = migrating();
+        plan.source = DeploySource::Git {
+            repo: "/repo".into(),
+            reference: "main".into(),
+        };
+        deploy(&fake, &plan, &fake).await.unwrap();
+        assert_eq!(&fake.calls()[..3], ["stage", "lint r2", "link r2"]);
+        fake = Fake::failing("lint r2");
+        let (stage, _) = deploy(&fake, &plan, &fake).await.unwrap_err();
+        assert_eq!(stage, "preflight");
+        assert_eq!(fake.calls(), ["stage", "lint r2", "discard r2 delete=true"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_expand_boots_nothing_and_the_old_version_serves_on() {
+        let (mut fake, plan) = migrating();
+        fake.fail_at = Some("migrate r2 expand");
+        let (stage, _) = deploy(&fake, &plan, &fake).await.unwrap_err();
+        assert_eq!(stage, "migrate_expand");
+        let calls = fake.calls();
+        assert_eq!(calls.last().unwrap(), "discard r2 delete=true");
+        assert!(
+            !calls.iter().any(|call| call.starts_with("boot")),
+            "{calls:?}"
+        );
+        assert!(
+            !calls.iter().any(|call| call.starts_with("traffic")),
+            "{calls:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_deploy_that_fails_or_rolls_back_never_contracts() {
+        for at in ["boot r2", "smoke r2", "traffic r2", "workers r1->r2"] {
+            let (mut fake, plan) = migrating();
+            fake.fail_at = Some(at);
+            deploy(&fake, &plan, &fake).await.unwrap_err();
+            let calls = fake.calls();
+            assert!(calls.contains(&"migrate r2 expand".to_string()), "{at}");
+            assert!(
+                !calls
+                    .iter()
+                    .any(|call| call.contains("contract") || call.starts_with("stop others")),
+                "{at}: {calls:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn with_nothing_to_contract_the_old_version_stays_warm() {
+        let (mut fake, plan) = migrating();
+        fake.contract_pending = 0;
+        deploy(&fake, &plan, &fake).await.unwrap();
+        let calls = fake.calls();
+        assert!(calls.contains(&"pending r2 contract".to_string()));
+        assert!(
+            !calls.iter().any(|call| call.starts_with("stop others")),
+            "{calls:?}"
+        );
+        assert!(!calls.contains(&"migrate r2 contract".to_string()));
+    }
+
+    #[tokio::test]
+    async fn a_failed_contract_or_stop_is_a_warning_and_the_deploy_stands() {
+        for (at, said) in [
+            ("migrate r2 contract", "the contract migrations failed"),
+            ("stop others r2", "the old version did not stop"),
+            (
+                "pending r2 contract",
+                "cannot tell which contract migrations",
+            ),
+        ] {
+            let (mut fake, plan) = migrating();
+            fake.fail_at = Some(at);
+            let report = deploy(&fake, &plan, &fake).await.unwrap();
+            assert_eq!(report.warnings.len(), 1, "{at}");
+            assert!(
+                report.warnings[0].contains(said),
+                "{at}: {}",
+                report.warnings[0]
+            );
+            assert!(report.warnings[0].contains("next deploy"), "{at}");
+            let calls = fake.calls();
+            assert_eq!(calls.last().unwrap(), "prune", "{at}");
+            if at == "stop others r2" {
+                assert!(!calls.contains(&"migrate r2 contract".to_string()));
+            }
         }
     }
 

@@ -5,6 +5,9 @@ use std::fmt;
 /// One step of a deploy, as the progress stream and history name it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stage {
+    /// Lint the release's migrations (before staging a directory, right
+    /// after checking out a git source).
+    Preflight,
     /// Copy or clone the code into a new release directory.
     Stage,
     /// Link shared paths and earlier releases' assets.
@@ -15,6 +18,8 @@ pub enum Stage {
     BeforeDeploy,
     /// Mark the release complete (its files flushed to disk first).
     Seal,
+    /// Apply the expand migrations, before the new version boots.
+    MigrateExpand,
     /// Start the new web processes and wait until they are healthy.
     Boot,
     /// Requests sent straight to the new processes, before live traffic.
@@ -29,6 +34,11 @@ pub enum Stage {
     Workers,
     /// Keep the old web processes warm, then stop them.
     Retire,
+    /// Stop the old version now and wait for its exit: contract
+    /// migrations are pending.
+    StopOld,
+    /// Apply the contract migrations, once the old version is gone.
+    MigrateContract,
     /// The `after_deploy` hook.
     AfterDeploy,
     /// Delete releases beyond `keep_releases`.
@@ -39,11 +49,13 @@ impl Stage {
     /// The stage's name on the wire and in history.
     pub fn name(self) -> &'static str {
         match self {
+            Stage::Preflight => "preflight",
             Stage::Stage => "stage",
             Stage::Link => "link",
             Stage::Build => "build",
             Stage::BeforeDeploy => "before_deploy",
             Stage::Seal => "seal",
+            Stage::MigrateExpand => "migrate_expand",
             Stage::Boot => "boot",
             Stage::Smoke => "smoke",
             Stage::BeforeTraffic => "before_traffic",
@@ -51,6 +63,8 @@ impl Stage {
             Stage::Current => "current",
             Stage::Workers => "workers",
             Stage::Retire => "retire",
+            Stage::StopOld => "stop_old",
+            Stage::MigrateContract => "migrate_contract",
             Stage::AfterDeploy => "after_deploy",
             Stage::Prune => "prune",
         }

@@ -11,6 +11,9 @@
 //! | `ERROR_RATE`        | `0`         | share of requests to `/` that answer 500; `0.05` fails every 20th |
 //! | `SLOW_MS`           | `0`         | every request to `/` waits this long before answering             |
 //! | `SHUTDOWN_GRACE_MS` | `30000`     | longest drain after SIGTERM/SIGINT before exit                    |
+//! | `DATABASE_URL`      | unset       | PostgreSQL to connect to at boot; `GET /visit` inserts into it    |
+//! | `DB_WRITE_COLUMN`   | `note`      | the column of `visits` that `/visit` writes the version into      |
+//! | `EXIT_MARKER`       | unset       | file to append `VERSION PID UNIX_MS` to as the process exits      |
 //!
 //! The `/knobs/health/*` routes flip health at run time whatever
 //! `HEALTH` and `FAIL_HEALTH` said. `ERROR_RATE` picks its failures by a
@@ -38,6 +41,12 @@ pub struct Config {
     /// Delay before every answer from `/`.
     pub slow: Duration,
     pub shutdown_grace: Duration,
+    /// PostgreSQL for `/visit`, if any.
+    pub database_url: Option<String>,
+    /// The column of `visits` this version writes.
+    pub write_column: String,
+    /// Where to note the moment the process exits.
+    pub exit_marker: Option<String>,
 }
 
 impl Config {
@@ -100,6 +109,9 @@ impl Config {
             error_rate,
             slow: Duration::from_millis(number("SLOW_MS", 0)?),
             shutdown_grace: Duration::from_millis(number("SHUTDOWN_GRACE_MS", 30_000)?),
+            database_url: get("DATABASE_URL")?.filter(|url| !url.is_empty()),
+            write_column: text("DB_WRITE_COLUMN", "note")?,
+            exit_marker: get("EXIT_MARKER")?.filter(|path| !path.is_empty()),
         })
     }
 }
@@ -127,6 +139,9 @@ mod tests {
         assert!(config.healthy);
         assert_eq!(config.error_rate, ErrorRate::default());
         assert_eq!(config.slow, Duration::ZERO);
+        assert_eq!(config.database_url, None);
+        assert_eq!(config.write_column, "note");
+        assert_eq!(config.exit_marker, None);
         Ok(())
     }
 
@@ -141,6 +156,9 @@ mod tests {
             ("ERROR_RATE", "0.05"),
             ("SLOW_MS", "40"),
             ("SHUTDOWN_GRACE_MS", "10"),
+            ("DATABASE_URL", "postgres://127.0.0.1/app"),
+            ("DB_WRITE_COLUMN", "extra"),
+            ("EXIT_MARKER", "/tmp/exits"),
         ])?;
         assert_eq!(config.bind, "0.0.0.0");
         assert_eq!(config.port, 0);
@@ -150,6 +168,12 @@ mod tests {
         assert_eq!(config.error_rate, ErrorRate::parse("0.05")?);
         assert_eq!(config.slow, Duration::from_millis(40));
         assert_eq!(config.shutdown_grace, Duration::from_millis(10));
+        assert_eq!(
+            config.database_url.as_deref(),
+            Some("postgres://127.0.0.1/app")
+        );
+        assert_eq!(config.write_column, "extra");
+        assert_eq!(config.exit_marker.as_deref(), Some("/tmp/exits"));
         Ok(())
     }
 

@@ -14,6 +14,7 @@
 
 mod config;
 mod crash;
+mod database;
 mod drain;
 mod error_rate;
 mod events;

@@ -13,7 +13,7 @@ use axum::{
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use crate::{crash, events, middleware, state::AppState, upload, websocket};
+use crate::{crash, database, events, middleware, state::AppState, upload, websocket};
 
 pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
@@ -30,6 +30,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/headers", get(headers))
         .route("/status/{code}", get(status))
         .route("/requests", get(requests))
+        .route("/visit", get(database::visit))
         .route("/exit", get(crash::exit))
         .route("/abort", get(crash::abort))
         .fallback(not_found)

@@ -6,7 +6,9 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tracing::{info, warn};
 
-use crate::{config::Config, drain::Drain, routes, signals::Signals, state::AppState};
+use crate::{
+    config::Config, database::Database, drain::Drain, routes, signals::Signals, state::AppState,
+};
 
 /// Runs the app until a signal has drained it.
 pub async fn run() -> Result<(), Box<dyn Error>> {
@@ -24,6 +26,10 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
         }
     }
 
+    let database = match &config.database_url {
+        Some(url) => Some(Database::connect(url, &config.write_column).await?),
+        None => None,
+    };
     let listener = TcpListener::bind((config.bind.as_str(), config.port))
         .await
         .map_err(|err| format!("cannot bind {}:{}: {err}", config.bind, config.port))?;
@@ -32,8 +38,25 @@ pub async fn run() -> Result<(), Box<dyn Error>> {
     info!(%addr, version = %config.version, "demo app up");
 
     let drain = Drain::new();
-    let app = routes::router(Arc::new(AppState::new(&config, drain.clone())));
-    serve(listener, app, signals, drain, config.shutdown_grace).await
+    let app = routes::router(Arc::new(AppState::new(&config, drain.clone(), database)));
+    serve(listener, app, signals, drain, config.shutdown_grace).await?;
+    if let Some(path) = &config.exit_marker {
+        note_exit(path, &config.version)?;
+    }
+    Ok(())
+}
+
+/// Appends `VERSION PID UNIX_MS` to `path`: the last thing the process
+/// does, so a test can tell when each version was gone.
+fn note_exit(path: &str, version: &str) -> std::io::Result<()> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis());
+    let mut file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)?;
+    writeln!(file, "{version} {} {now}", std::process::id())
 }
 
 /// Prints the one stdout line tests and the daemon parse.

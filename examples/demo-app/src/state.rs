@@ -11,7 +11,7 @@ use std::{
 
 use axum::http::HeaderValue;
 
-use crate::{config::Config, drain::Drain, error_rate::ErrorRate};
+use crate::{config::Config, database::Database, drain::Drain, error_rate::ErrorRate};
 
 /// What the handlers share; the router holds it in an `Arc`.
 pub struct AppState {
@@ -28,10 +28,12 @@ pub struct AppState {
     /// `SLOW_MS`: delay before every answer from `/`.
     pub slow: Duration,
     pub drain: Drain,
+    /// `DATABASE_URL`'s connection, for `/visit`.
+    pub database: Option<Database>,
 }
 
 impl AppState {
-    pub fn new(config: &Config, drain: Drain) -> Self {
+    pub fn new(config: &Config, drain: Drain, database: Option<Database>) -> Self {
         Self {
             version: config.version.clone(),
             version_header: config.version_header.clone(),
@@ -42,6 +44,7 @@ impl AppState {
             error_rate: config.error_rate,
             slow: config.slow,
             drain,
+            database,
         }
     }
 
