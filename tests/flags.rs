@@ -10,10 +10,9 @@ mod support;
 use anyhow::{Context, ensure};
 use baton_api::{FlagAuditEntry, FlagChanged, FlagInfo, FlagList};
 use baton_testkit::{CommandOutput, Daemon};
-use nix::sys::signal::Signal;
 use std::time::Duration;
 
-use support::{TempDir, explain};
+use support::{TempDir, explain, restart};
 
 /// Who the CLI says it is (`SUDO_USER` comes first in its lookup).
 const USER: &str = "flag-tester";
@@ -288,7 +287,7 @@ async fn bad_input_is_refused_and_changes_nothing() -> anyhow::Result<()> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn flags_and_their_revision_survive_a_restart() -> anyhow::Result<()> {
-    let mut daemon = Daemon::start().await?;
+    let daemon = Daemon::start().await?;
     let outcome = async {
         baton(&daemon, &["flags", "set", "a", "--rollout", "50%"])
             .await?
@@ -301,13 +300,7 @@ async fn flags_and_their_revision_survive_a_restart() -> anyhow::Result<()> {
         Ok(list) => list,
         Err(error) => return explain(Err(error), &daemon),
     };
-    let state = daemon.keep_state();
-    daemon.signal(Signal::SIGTERM);
-    daemon.wait_exit(Duration::from_secs(30)).await?;
-    let again = Daemon::builder()
-        .state_dir(daemon.state_dir())
-        .start()
-        .await?;
+    let (again, state) = restart(daemon, &[]).await?;
     let outcome = async {
         let after: FlagList = json(&again, &["flags", "list"]).await?;
         ensure!(after == before, "{before:?}\nbecame\n{after:?}");

@@ -24,12 +24,13 @@ use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::client::conn::http1;
 use hyper_util::rt::TokioIo;
-use nix::sys::signal::Signal;
 use serde_json::{Value, json};
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use support::{Reply, SOON, TempDir, deploy, deploy_app, exchange, explain, header_text, send};
+use support::{
+    Reply, SOON, TempDir, deploy, deploy_app, exchange, explain, header_text, restart, send,
+};
 
 const ADMIN: &str = "the-admin-token-of-this-test";
 const READER: &str = "the-read-only-flags-token";
@@ -124,6 +125,13 @@ async fn evaluate(address: SocketAddr, key: Option<&str>, body: &str) -> anyhow:
     call(address, Method::POST, &path, Some(READER), body, &[]).await
 }
 
+/// The bulk evaluation for user `id`, sent with `If-None-Match: etag`.
+async fn bulk_if_none_match(admin: SocketAddr, id: &str, etag: &str) -> anyhow::Result<Reply> {
+    let path = "/ofrep/v1/evaluate/flags";
+    let headers = [("if-none-match", etag)];
+    call(admin, Method::POST, path, Some(READER), &user(id), &headers).await
+}
+
 fn body(reply: &Reply) -> anyhow::Result<Value> {
     serde_json::from_slice(&reply.body).with_context(|| format!("not JSON: {reply:?}"))
 }
@@ -210,42 +218,18 @@ async fn evaluation_answers_as_the_ofrep_spec_says() -> anyhow::Result<()> {
         ensure!(stream["type"] == "sse", "{answers}");
         ensure!(stream["endpoint"]["requestUri"] == "/ofrep/v1/events", "{answers}");
 
-        let cached = call(
-            admin,
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(READER),
-            &user("alice"),
-            &[("if-none-match", &etag)],
-        )
-        .await?;
+        let cached = bulk_if_none_match(admin, "alice", &etag).await?;
         ensure!(cached.status == StatusCode::NOT_MODIFIED, "{cached:?}");
         ensure!(cached.body.is_empty(), "{cached:?}");
         // Another user's answers differ: the ETag covers the context.
-        let bob = call(
-            admin,
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(READER),
-            &user("bob"),
-            &[("if-none-match", &etag)],
-        )
-        .await?;
+        let bob = bulk_if_none_match(admin, "bob", &etag).await?;
         ensure!(bob.status == StatusCode::OK, "{bob:?}");
 
         daemon
             .baton(&["flags", "off", "new_editor"])
             .await?
             .success()?;
-        let changed = call(
-            admin,
-            Method::POST,
-            "/ofrep/v1/evaluate/flags",
-            Some(READER),
-            &user("alice"),
-            &[("if-none-match", &etag)],
-        )
-        .await?;
+        let changed = bulk_if_none_match(admin, "alice", &etag).await?;
         ensure!(changed.status == StatusCode::OK, "{changed:?}");
         ensure!(header_text(&changed.headers, "etag") != etag, "{changed:?}");
         let answers = body(&changed)?;
@@ -426,7 +410,7 @@ async fn tokens_decide_who_may_evaluate_and_who_may_change() -> anyhow::Result<(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_users_answers_are_the_same_after_a_restart() -> anyhow::Result<()> {
-    let (mut daemon, _tokens, args) = flag_daemon().await?;
+    let (daemon, _tokens, args) = flag_daemon().await?;
     let users: Vec<String> = (0..200).map(|id| format!("user-{id}")).collect();
     let answers = |admin: SocketAddr| {
         let users = users.clone();
@@ -445,14 +429,7 @@ async fn a_users_answers_are_the_same_after_a_restart() -> anyhow::Result<()> {
     };
     let share = before.iter().filter(|on| **on).count();
     ensure!((70..=130).contains(&share), "{share} of 200 at 50%");
-    let state = daemon.keep_state();
-    daemon.signal(Signal::SIGTERM);
-    daemon.wait_exit(Duration::from_secs(30)).await?;
-    let again = Daemon::builder()
-        .state_dir(daemon.state_dir())
-        .args(args)
-        .start()
-        .await?;
+    let (again, state) = restart(daemon, &args).await?;
     let outcome = async {
         let after = answers(admin_address(&again).await?).await?;
         ensure!(after == before, "answers changed across the restart");

@@ -716,3 +716,21 @@ pub async fn serving(daemon: &Daemon) -> anyhow::Result<String> {
         .map(str::to_string)
         .context("the answer has no X-Version")
 }
+
+/// Stops `daemon` (SIGTERM) and starts another on its state directory with
+/// `args`. Returns the new daemon and the state directory's keeper: drop
+/// the keeper after the daemon, or the directory goes first.
+pub async fn restart(
+    mut daemon: Daemon,
+    args: &[String],
+) -> anyhow::Result<(Daemon, Option<tempfile::TempDir>)> {
+    let state = daemon.keep_state();
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(30)).await?;
+    let again = Daemon::builder()
+        .state_dir(daemon.state_dir())
+        .args(args.iter().cloned())
+        .start()
+        .await?;
+    Ok((again, state))
+}
