@@ -44,7 +44,10 @@ use serde::Deserialize;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use support::{Http1, Reply, SOON, Tally, echo, explain, get_once, join, lock, post, spawn_baton};
+use support::{
+    Http1, Reply, SOON, Tally, WebSocket, echo, explain, get_once, join, lock, open_websocket,
+    post, spawn_baton,
+};
 
 /// Longest a test waits for a deploy, a rollback or processes to settle.
 const SETTLE: Duration = Duration::from_secs(60);
@@ -1573,22 +1576,6 @@ async fn upload_loop(address: SocketAddr, shared: Arc<LoadShared>) {
 // ---------------------------------------------------------------------------
 // WebSocket
 // ---------------------------------------------------------------------------
-
-type WebSocket = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
-
-/// A WebSocket to the demo app's `/ws` echo through the proxy.
-async fn open_websocket(address: SocketAddr) -> anyhow::Result<WebSocket> {
-    let stream = tokio::time::timeout(SOON, tokio::net::TcpStream::connect(address))
-        .await
-        .context("connecting for the WebSocket timed out")??;
-    let (socket, _) = tokio::time::timeout(
-        SOON,
-        tokio_tungstenite::client_async(format!("ws://{address}/ws"), stream),
-    )
-    .await
-    .context("the WebSocket handshake timed out")??;
-    Ok(socket)
-}
 
 /// Closes from the client's side and waits for the app's reply.
 async fn close_websocket(mut socket: WebSocket) -> anyhow::Result<()> {

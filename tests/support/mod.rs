@@ -509,15 +509,35 @@ pub struct Load {
 }
 
 impl Load {
-    /// Starts `connections` clients sending `GET path` to `address`.
+    /// Starts `connections` clients sending `GET path` to `address`. The
+    /// proxy asking a client to close its connection counts as a failure:
+    /// a route change must never do that.
     pub fn start(address: SocketAddr, connections: usize, path: &'static str) -> Load {
+        Load::spawn(address, connections, path, Closing::Fails)
+    }
+
+    /// Like [`Load::start`], but a response with `Connection: close` is an
+    /// answer like any other, and the client reconnects: what a daemon
+    /// handing over to a new one (`baton upgrade`) asks of its clients.
+    pub fn start_reconnecting(address: SocketAddr, connections: usize, path: &'static str) -> Load {
+        Load::spawn(address, connections, path, Closing::Reconnects)
+    }
+
+    fn spawn(
+        address: SocketAddr,
+        connections: usize,
+        path: &'static str,
+        closing: Closing,
+    ) -> Load {
         let tally = Arc::new(Tally::default());
         let stop = Arc::new(AtomicBool::new(false));
         let workers = (0..connections)
             .map(|_| {
                 let tally = Arc::clone(&tally);
                 let stop = Arc::clone(&stop);
-                tokio::spawn(async move { client_loop(address, path, &tally, &stop).await })
+                tokio::spawn(
+                    async move { client_loop(address, path, &tally, &stop, closing).await },
+                )
             })
             .collect();
         Load {
@@ -558,8 +578,21 @@ pub async fn wait_for(tally: &Tally, count: u64) -> anyhow::Result<()> {
     })
 }
 
+/// What a [`Load`] client makes of `Connection: close`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Closing {
+    Fails,
+    Reconnects,
+}
+
 /// One client of a [`Load`]: a connection, requests back to back.
-async fn client_loop(address: SocketAddr, path: &str, tally: &Tally, stop: &AtomicBool) {
+async fn client_loop(
+    address: SocketAddr,
+    path: &str,
+    tally: &Tally,
+    stop: &AtomicBool,
+    closing: Closing,
+) {
     while !stop.load(Ordering::Relaxed) {
         let mut connection = match Http1::connect(address).await {
             Ok(connection) => connection,
@@ -580,7 +613,9 @@ async fn client_loop(address: SocketAddr, path: &str, tally: &Tally, stop: &Atom
                     let closes = answer.closes();
                     tally.record(answer);
                     if closes {
-                        tally.fail("the proxy asked to close the connection".to_string());
+                        if closing == Closing::Fails {
+                            tally.fail("the proxy asked to close the connection".to_string());
+                        }
                         break;
                     }
                 }
@@ -655,6 +690,23 @@ where
     .with_context(|| format!("no echo of {text:?} within {SOON:?}"))??;
     ensure!(reply == text, "echo of {text:?} came back as {reply:?}");
     Ok(())
+}
+
+/// A WebSocket over a plain TCP connection.
+pub type WebSocket = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// A WebSocket to the demo app's `/ws` echo through the proxy.
+pub async fn open_websocket(address: SocketAddr) -> anyhow::Result<WebSocket> {
+    let stream = tokio::time::timeout(SOON, TcpStream::connect(address))
+        .await
+        .context("connecting for the WebSocket timed out")??;
+    let (socket, _) = tokio::time::timeout(
+        SOON,
+        tokio_tungstenite::client_async(format!("ws://{address}/ws"), stream),
+    )
+    .await
+    .context("the WebSocket handshake timed out")??;
+    Ok(socket)
 }
 
 /// `baton deploy --config <app's baton.toml>`, as arguments.

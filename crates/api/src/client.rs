@@ -19,7 +19,7 @@ use crate::flags::{
 use crate::{
     ApiError, AppInfo, AppStatus, DaemonInfo, DeployEvent, DeployOutcome, DeployRequest,
     DeployRoute, ErrorBody, HistoryEntry, PauseRequest, ProcessInfo, ReleaseInfo, RollbackRequest,
-    RolloutRequest, RouteInfo,
+    RolloutRequest, RouteInfo, UpgradeOutcome, UpgradeRequest,
 };
 
 /// Talks to a running daemon through its control socket.
@@ -44,6 +44,13 @@ impl Client {
     /// The daemon's identity and listeners.
     pub async fn daemon_info(&self) -> Result<DaemonInfo, ApiError> {
         self.call(Method::GET, "/v1/daemon", None::<&()>).await
+    }
+
+    /// Hands the daemon's sockets to a new binary and returns once it
+    /// accepts on them (the old daemon then drains and exits).
+    pub async fn upgrade(&self, request: &UpgradeRequest) -> Result<UpgradeOutcome, ApiError> {
+        self.call(Method::POST, "/v1/daemon/upgrade", Some(request))
+            .await
     }
 
     /// Every service with its versions and targets.

@@ -31,3 +31,28 @@ pub struct ListenerInfo {
     /// Whether the socket came from systemd socket activation.
     pub inherited: bool,
 }
+
+/// `baton upgrade`: hand the daemon's sockets to a new binary.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeRequest {
+    /// The new binary; `None` is the running daemon's own path, read again
+    /// from the disk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<String>,
+    /// How long the new daemon may take to accept on every socket
+    /// (default 30 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ready_timeout_ms: Option<u64>,
+}
+
+/// A finished upgrade: the new daemon accepts; the old one finishes what
+/// it holds and exits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpgradeOutcome {
+    /// The daemon that handed over.
+    pub old_pid: u32,
+    /// The daemon that took over.
+    pub new_pid: u32,
+    /// From the start of the hand-over to the new daemon accepting.
+    pub ready_ms: u64,
+}

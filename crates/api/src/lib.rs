@@ -30,7 +30,7 @@ pub use apps::{
 };
 pub use baton_telemetry::WindowSnapshot;
 pub use client::{Client, check_service_name, is_host_name};
-pub use daemon_info::{DaemonInfo, ListenerInfo};
+pub use daemon_info::{DaemonInfo, ListenerInfo, UpgradeOutcome, UpgradeRequest};
 pub use error::{ApiError, ErrorBody};
 pub use flags::{
     FlagActor, FlagAuditEntry, FlagChanged, FlagExport, FlagImportRequest, FlagInfo, FlagInjection,

@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 
 use crate::{
     app_command, daemon_command, demo_command, flags_command, migrate_command, probe_command,
-    route_command, status_command,
+    route_command, status_command, upgrade_command,
 };
 
 /// baton: one binary that deploys web applications with zero failed requests.
@@ -66,6 +66,8 @@ pub enum Command {
     /// Feature flags: list, set, switch on and off (kill switch), import and export Unleash's JSON
     #[command(subcommand)]
     Flags(flags_command::FlagsCommand),
+    /// Replace the running daemon with a new binary: sockets and apps handed over, no connection dropped
+    Upgrade(upgrade_command::UpgradeArgs),
     /// Load-test a URL and count every failure
     Probe(probe_command::ProbeArgs),
     /// Show a zero-downtime deploy: a daemon, the demo app, deploys and a rollback under load
@@ -133,6 +135,9 @@ impl Cli {
             Command::Migrate(command) => migrate_command::run(command).await,
             Command::Flags(command) => {
                 flags_command::run(command, client(self.socket, &state_dir)).await
+            }
+            Command::Upgrade(args) => {
+                upgrade_command::run(args, client(self.socket, &state_dir)).await
             }
             Command::Probe(args) => probe_command::run(args).await,
             Command::Demo(args) => demo_command::run(args).await,

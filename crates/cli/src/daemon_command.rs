@@ -32,6 +32,9 @@ pub struct DaemonArgs {
     /// On SIGTERM, how long an idle keep-alive connection is kept for its next request
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub idle_grace: Duration,
+    /// After `baton upgrade` hands over, how long the old daemon keeps relaying WebSockets before it closes them and exits
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub upgrade_grace: Duration,
     /// Longest a client may take to send a request head
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub header_read_timeout: Duration,
@@ -87,6 +90,7 @@ pub async fn run(args: DaemonArgs, state_dir: PathBuf) -> anyhow::Result<ExitCod
         },
         drain_timeout: args.drain_timeout,
         idle_grace: args.idle_grace,
+        upgrade_grace: args.upgrade_grace,
         workers: args.workers.unwrap_or_else(|| {
             std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
         }),

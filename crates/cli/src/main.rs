@@ -12,6 +12,7 @@ mod migrate_command;
 mod probe_command;
 mod route_command;
 mod status_command;
+mod upgrade_command;
 
 use std::process::ExitCode;
 

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -59,6 +60,9 @@ pub struct AppManager {
     controls: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
     /// Where each app's running progressive rollout stands.
     progress: Mutex<HashMap<String, watch::Receiver<Option<RolloutStatus>>>>,
+    /// Set (under the `running` lock) while the daemon hands over to a new
+    /// one: no deploy may start in the process that is about to leave.
+    handing_over: AtomicBool,
 }
 
 /// Releases an app's deploy lock when the run ends, however it ends.
@@ -82,7 +86,33 @@ impl AppManager {
             running: Mutex::new(HashMap::new()),
             controls: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
+            handing_over: AtomicBool::new(false),
         })
+    }
+
+    /// Refuses new deploys and rollbacks from now on, unless one runs:
+    /// then says which, for the operator to wait for or abort.
+    pub fn begin_handover(&self) -> Result<(), String> {
+        let running = lock(&self.running);
+        if let Some((app, run)) = running.iter().next() {
+            return Err(format!(
+                "a {} of {app} is running (#{} by {}, for {} s); a new daemon could not finish \
+                 it, so the upgrade is refused: wait for it (or `baton abort --app {app}`), then \
+                 upgrade",
+                kind_name(run.kind),
+                run.id,
+                run.user,
+                run.started.elapsed().as_secs()
+            ));
+        }
+        self.handing_over.store(true, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// Takes deploys again: the hand-over failed and this daemon serves on.
+    pub fn end_handover(&self) {
+        let _running = lock(&self.running);
+        self.handing_over.store(false, Ordering::SeqCst);
     }
 
     /// Starts a deploy; its events arrive on the returned channel, the last
@@ -334,6 +364,13 @@ impl AppManager {
         let app = record.app.clone();
         {
             let mut running = lock(&self.running);
+            if self.handing_over.load(Ordering::SeqCst) {
+                return Err(AppError::Busy(
+                    "the daemon is handing over to a new binary (baton upgrade); try again in a \
+                     few seconds"
+                        .to_string(),
+                ));
+            }
             if let Some(run) = running.get(&app) {
                 return Err(AppError::Busy(format!(
                     "a {} of {app} is already running (#{} by {}, for {} s); \

@@ -28,6 +28,10 @@ pub struct DaemonConfig {
     /// While stopping, how long an idle keep-alive connection is kept for
     /// its next request.
     pub idle_grace: Duration,
+    /// After handing over to a new daemon (`baton upgrade`), how long this
+    /// one keeps relaying upgraded connections (WebSockets) before it sends
+    /// them a close frame and exits.
+    pub upgrade_grace: Duration,
     /// Proxy worker threads (one per core is right for most hosts).
     pub workers: usize,
     /// The authenticated HTTP admin listener, if asked for.

@@ -9,14 +9,18 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
+use std::time::Duration;
+
 use baton_api::{
     DaemonInfo, DeployEvent, DeployRequest, DeployRoute, ErrorBody, PauseRequest, RollbackRequest,
-    RolloutRequest,
+    RolloutRequest, UpgradeOutcome, UpgradeRequest as WireUpgradeRequest,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use crate::app_manager::{AppError, AppManager};
+use crate::daemon::UpgradeCall;
 use crate::route_manager::{RouteError, RouteManager};
+use crate::upgrade::{DEFAULT_READY_TIMEOUT, UpgradeRequest};
 
 /// What the handlers share.
 pub struct ControlState {
@@ -28,12 +32,15 @@ pub struct ControlState {
     pub info: DaemonInfo,
     /// When the daemon started.
     pub started: tokio::time::Instant,
+    /// Where `baton upgrade` requests go (the daemon's main loop).
+    pub upgrades: mpsc::Sender<UpgradeCall>,
 }
 
 /// The API's routes.
 pub fn router(state: Arc<ControlState>) -> Router {
     Router::new()
         .route("/v1/daemon", get(daemon_info))
+        .route("/v1/daemon/upgrade", post(upgrade_daemon))
         .route("/v1/routes", get(list_routes))
         .route(
             "/v1/routes/{service}",
@@ -57,6 +64,43 @@ async fn daemon_info(State(state): State<Arc<ControlState>>) -> Json<DaemonInfo>
     let mut info = state.info.clone();
     info.uptime_seconds = state.started.elapsed().as_secs();
     Json(info)
+}
+
+/// Hands the sockets to a new daemon; answers once it accepts (this daemon
+/// then drains and exits) or with why it keeps serving.
+async fn upgrade_daemon(
+    State(state): State<Arc<ControlState>>,
+    Json(request): Json<WireUpgradeRequest>,
+) -> Response {
+    let (reply, result) = oneshot::channel();
+    let call = UpgradeCall {
+        request: UpgradeRequest {
+            binary: request.binary.map(Into::into),
+            ready_timeout: request
+                .ready_timeout_ms
+                .map_or(DEFAULT_READY_TIMEOUT, Duration::from_millis),
+        },
+        reply: Some(reply),
+    };
+    if state.upgrades.try_send(call).is_err() {
+        return refusal(
+            StatusCode::CONFLICT,
+            &"an upgrade is already running; wait for it to finish",
+        );
+    }
+    match result.await {
+        Ok(Ok(upgraded)) => Json(UpgradeOutcome {
+            old_pid: std::process::id(),
+            new_pid: upgraded.pid,
+            ready_ms: u64::try_from(upgraded.ready_after.as_millis()).unwrap_or(u64::MAX),
+        })
+        .into_response(),
+        Ok(Err(error)) => refusal(StatusCode::CONFLICT, &error),
+        Err(_) => refusal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &"the daemon is stopping; no upgrade was started",
+        ),
+    }
 }
 
 async fn list_routes(State(state): State<Arc<ControlState>>) -> Response {

@@ -1,6 +1,7 @@
 //! The control socket: a Unix socket of mode 0600 that also checks each
 //! peer's uid, so only the daemon's owner (or root) can drive it.
 
+use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -43,9 +44,33 @@ impl OwnerOnlyListener {
         })
     }
 
+    /// Serves on `listener`, a control socket handed over by the daemon
+    /// that bound it at `path` (`baton upgrade`).
+    pub fn adopt(
+        listener: std::os::unix::net::UnixListener,
+        path: &Path,
+    ) -> Result<Self, DaemonError> {
+        let failure = |error: std::io::Error| DaemonError::ControlSocket {
+            path: path.display().to_string(),
+            reason: format!("cannot serve the handed-over socket: {error}"),
+        };
+        listener.set_nonblocking(true).map_err(failure)?;
+        Ok(OwnerOnlyListener {
+            listener: UnixListener::from_std(listener).map_err(failure)?,
+            path: path.to_path_buf(),
+            owner: nix::unistd::geteuid().as_raw(),
+        })
+    }
+
     /// The socket path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+}
+
+impl AsFd for OwnerOnlyListener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.listener.as_fd()
     }
 }
 

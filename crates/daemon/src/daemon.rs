@@ -23,11 +23,17 @@ use crate::control_socket::OwnerOnlyListener;
 use crate::error::DaemonError;
 use crate::flag_service::{self, FlagService};
 use crate::flags_api::{self, Caller};
+use crate::handoff::{HandedSocket, SocketRole};
 use crate::listeners;
 use crate::process_table::ProcessTable;
 use crate::route_manager::RouteManager;
+use crate::takeover::{OpenSockets, TakeOver};
+use crate::upgrade::{
+    DEFAULT_READY_TIMEOUT, Sockets, UpgradeError, UpgradeRequest, Upgraded, hand_over,
+};
 use baton_supervisor::{LogRotation, RestartPolicy};
 use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
 
 /// Time upgraded connections get to answer their close frame at shutdown.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -44,7 +50,10 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             reason: format!("cannot create the state directory: {error}"),
         })?;
     let store = Arc::new(Store::open(&state_dir.join("state.db"))?);
-    let flags = Arc::new(FlagService::load(Arc::clone(&store), flag_service::hostname())?);
+    let flags = Arc::new(FlagService::load(
+        Arc::clone(&store),
+        flag_service::hostname(),
+    )?);
     let tls = if config.https.is_empty() && config.tls_cert.is_none() {
         None
     } else {
@@ -53,26 +62,60 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             _ => return Err(DaemonError::TlsMissing),
         }
     };
-    let public = listeners::open(&config)?;
+    let mut take_over = TakeOver::from_env()?;
+    let OpenSockets {
+        public,
+        admin,
+        control,
+    } = match &mut take_over {
+        Some(take_over) => take_over.sockets(&config.socket_path())?,
+        None => bind_sockets(&config).await?,
+    };
     if public.iter().any(|listener| listener.https) && tls.is_none() {
         return Err(DaemonError::TlsMissing);
     }
     let mut terminate = signal(SignalKind::terminate()).map_err(DaemonError::Signals)?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(DaemonError::Signals)?;
-    // Bound now, with the other listeners, so a taken address stops the
-    // start before the control socket exists or any app is restored.
-    let admin = match &config.admin {
-        Some(admin) => {
-            let (listener, address) = bind_admin(admin.address).await?;
-            let tokens = AdminTokens {
-                admin: admin.token.clone(),
-                flags: admin.flags_token.clone(),
-            };
-            Some((listener, address, tokens))
-        }
-        None => None,
+    let mut upgrade_signal = signal(SignalKind::user_defined2()).map_err(DaemonError::Signals)?;
+    // Duplicates of every socket, kept for a later `baton upgrade`.
+    let mut handed = Sockets::default();
+    let keep = |error: std::io::Error| DaemonError::Handoff {
+        reason: format!("cannot keep a socket for a later upgrade: {error}"),
     };
-    let control = OwnerOnlyListener::bind(&config.socket_path()).await?;
+    for listener in &public {
+        let role = if listener.https {
+            SocketRole::Https
+        } else {
+            SocketRole::Http
+        };
+        handed
+            .add(
+                HandedSocket {
+                    role,
+                    inherited: listener.inherited,
+                },
+                &listener.listener,
+            )
+            .map_err(keep)?;
+    }
+    if let Some((listener, _)) = &admin {
+        handed
+            .add(plain(SocketRole::Admin), listener)
+            .map_err(keep)?;
+    }
+    handed
+        .add(plain(SocketRole::Control), &control)
+        .map_err(keep)?;
+    handed
+        .add(plain(SocketRole::Log), std::io::stderr())
+        .map_err(keep)?;
+    let admin = admin.map(|(listener, address)| {
+        let token = config.admin.as_ref().map(|admin| AdminTokens {
+            admin: admin.token.clone(),
+            flags: admin.flags_token.clone(),
+        });
+        (listener, address, token)
+    });
 
     let router = Arc::new(Router::new());
     let shutdown = CancellationToken::new();
@@ -118,7 +161,13 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         "App processes restored"
     );
     let apps = AppManager::new(host);
+    if take_over.is_some() {
+        // The old daemon keeps serving until this one says ready: first
+        // let the adopted versions prove healthy here too.
+        wait_first_health(&router, READY_HEALTH_WAIT).await;
+    }
 
+    let (upgrades, mut upgrade_requests) = mpsc::channel(1);
     let mut listener_info = Vec::new();
     for listener in public {
         listener_info.push(ListenerInfo {
@@ -160,6 +209,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         apps: Arc::clone(&apps),
         info,
         started: tokio::time::Instant::now(),
+        upgrades,
     }))
     .merge(flags_api::router(Arc::clone(&flags), Caller::Socket, "/v1"));
     let api_stop = CancellationToken::new();
@@ -174,54 +224,191 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
             }
         })
     };
-    let admin_task = admin.map(|(listener, _, token)| {
-        let api = admin_api::router(Arc::clone(&apps), token, Arc::clone(&flags))
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let api_stop = api_stop.clone();
-        tokio::spawn(async move {
-            let served = axum::serve(listener, api)
-                .with_graceful_shutdown(async move { api_stop.cancelled().await })
-                .await;
-            if let Err(error) = served {
-                tracing::error!(%error, "Admin API stopped");
-            }
-        })
-    });
+    let admin_task = admin
+        .and_then(|(listener, _, token)| token.map(|token| (listener, token)))
+        .map(|(listener, token)| {
+            let api = admin_api::router(Arc::clone(&apps), token, Arc::clone(&flags))
+                .into_make_service_with_connect_info::<SocketAddr>();
+            let api_stop = api_stop.clone();
+            tokio::spawn(async move {
+                let served = axum::serve(listener, api)
+                    .with_graceful_shutdown(async move { api_stop.cancelled().await })
+                    .await;
+                if let Err(error) = served {
+                    tracing::error!(%error, "Admin API stopped");
+                }
+            })
+        });
 
     let addresses: Vec<String> = listener_info
         .iter()
         .map(|listener| format!("{}://{}", listener.protocol, listener.address))
         .collect();
     tracing::info!(listeners = ?addresses, socket = %socket_path.display(), "Serving");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+    match take_over {
+        Some(take_over) => {
+            let old_pid = take_over.old_pid();
+            take_over.ready();
+            tracing::info!(old_pid, "Took over from the old daemon, which now drains");
+            // systemd follows the new process (needs NotifyAccess=all).
+            let _ = sd_notify::notify(&[
+                sd_notify::NotifyState::MainPid(std::process::id()),
+                sd_notify::NotifyState::Ready,
+            ]);
+        }
+        None => {
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Ready]);
+        }
+    }
 
-    let signal_name = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
+    let ending = loop {
+        let request = tokio::select! {
+            _ = terminate.recv() => break Ending::Signal("SIGTERM"),
+            _ = interrupt.recv() => break Ending::Signal("SIGINT"),
+            _ = upgrade_signal.recv() => UpgradeCall {
+                request: UpgradeRequest {
+                    binary: None,
+                    ready_timeout: DEFAULT_READY_TIMEOUT,
+                },
+                reply: None,
+            },
+            Some(call) = upgrade_requests.recv() => call,
+        };
+        let result = upgrade(&apps, state_dir, &handed, &request.request).await;
+        match &result {
+            Ok(upgraded) => tracing::info!(
+                new_pid = upgraded.pid,
+                ready_ms = u64::try_from(upgraded.ready_after.as_millis()).unwrap_or(u64::MAX),
+                "Handed over to the new daemon; draining"
+            ),
+            Err(error) => tracing::error!(%error, "Upgrade failed"),
+        }
+        let handed_over = result.is_ok();
+        if let Some(reply) = request.reply {
+            let _ = reply.send(result.map_err(|error| error.to_string()));
+        }
+        if handed_over {
+            break Ending::HandedOver;
+        }
     };
-    tracing::info!(signal = signal_name, drain_timeout = ?config.drain_timeout, "Stopping");
-    let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+    let handed_over = matches!(ending, Ending::HandedOver);
+    match ending {
+        Ending::Signal(signal_name) => {
+            tracing::info!(signal = signal_name, drain_timeout = ?config.drain_timeout, "Stopping");
+            let _ = sd_notify::notify(&[sd_notify::NotifyState::Stopping]);
+        }
+        Ending::HandedOver => {
+            // The new daemon accepts on the same sockets, the control socket
+            // included: stop taking requests there now. It supervises the
+            // apps from now on; two supervisors would restart a crashed
+            // process twice.
+            api_stop.cancel();
+            apps.detach();
+        }
+    }
 
     let deadline = tokio::time::Instant::now() + config.drain_timeout;
     let report = server.shutdown(config.drain_timeout).await;
-    // Upgraded connections outlive their client connection task; give them
-    // what is left of the drain, then a close frame.
-    let _ = tokio::time::timeout_at(deadline, relays_ended(&router)).await;
+    // Upgraded connections outlive their client connection task. At a stop
+    // they get what is left of the drain; after a hand-over they are the
+    // last thing this process serves, so they get `upgrade_grace`.
+    let relay_deadline = if handed_over {
+        tokio::time::Instant::now() + config.upgrade_grace
+    } else {
+        deadline
+    };
+    let _ = tokio::time::timeout_at(relay_deadline, relays_ended(&router)).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(CLOSE_GRACE, relays_ended(&router)).await;
     api_stop.cancel();
-    // The apps outlive the daemon: the next one adopts them.
+    // The apps outlive the daemon: the next one adopts them (after a
+    // hand-over it already has).
     apps.detach();
     let _ = tokio::time::timeout(Duration::from_secs(1), api_task).await;
     if let Some(admin_task) = admin_task {
         let _ = tokio::time::timeout(Duration::from_secs(1), admin_task).await;
     }
-    let _ = std::fs::remove_file(&socket_path);
+    if !handed_over {
+        let _ = std::fs::remove_file(&socket_path);
+    }
     tokio::task::spawn_blocking(move || workers.stop())
         .await
         .ok();
     tracing::info!(connections_cut = report.connections_cut, "Stopped");
     Ok(())
+}
+
+/// How the serving part of the daemon's life ended.
+enum Ending {
+    /// Told to stop.
+    Signal(&'static str),
+    /// A new daemon took over the sockets.
+    HandedOver,
+}
+
+/// An upgrade asked for through the control API (with somewhere to send
+/// the result) or by SIGUSR2 (logged only).
+pub struct UpgradeCall {
+    /// What to start.
+    pub request: UpgradeRequest,
+    /// Where the result goes.
+    pub reply: Option<oneshot::Sender<Result<Upgraded, String>>>,
+}
+
+/// Hands over to a new daemon, unless a deploy runs: a deploy's effects
+/// live in this process's tasks, so it is refused up front rather than
+/// left half done. New deploys are refused while the hand-over runs.
+async fn upgrade(
+    apps: &AppManager,
+    state_dir: &std::path::Path,
+    sockets: &Sockets,
+    request: &UpgradeRequest,
+) -> Result<Upgraded, UpgradeError> {
+    apps.begin_handover().map_err(UpgradeError::Busy)?;
+    let result = hand_over(state_dir, sockets, request).await;
+    if result.is_err() {
+        apps.end_handover();
+    }
+    result
+}
+
+/// How long a new daemon waits for the versions it adopted to pass a
+/// health check before it accepts anyway (a request to a version not yet
+/// known healthy waits for its first check in the proxy).
+const READY_HEALTH_WAIT: Duration = Duration::from_secs(5);
+
+/// Waits, up to `limit`, until every routed version has been healthy once.
+async fn wait_first_health(router: &Router, limit: Duration) {
+    let versions = router.all_versions();
+    let waits = versions
+        .iter()
+        .filter(|version| !version.targets().is_empty())
+        .map(|version| version.wait_first_healthy(limit));
+    futures_util::future::join_all(waits).await;
+}
+
+fn plain(role: SocketRole) -> HandedSocket {
+    HandedSocket {
+        role,
+        inherited: false,
+    }
+}
+
+/// Binds the public listeners (or takes systemd's), the admin listener and
+/// the control socket: a taken address stops the start before the control
+/// socket exists or any app is restored.
+async fn bind_sockets(config: &DaemonConfig) -> Result<OpenSockets, DaemonError> {
+    let public = listeners::open(config)?;
+    let admin = match &config.admin {
+        Some(admin) => Some(bind_admin(admin.address).await?),
+        None => None,
+    };
+    let control = OwnerOnlyListener::bind(&config.socket_path()).await?;
+    Ok(OpenSockets {
+        public,
+        admin,
+        control,
+    })
 }
 
 /// Binds the admin listener; returns it with the address actually bound

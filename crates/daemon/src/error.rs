@@ -30,6 +30,13 @@ pub enum DaemonError {
         "no listener: pass --http ADDR (e.g. --http 0.0.0.0:80) or start under systemd socket activation"
     )]
     NoListener,
+    /// Started by `baton upgrade`, this daemon could not take the running
+    /// daemon's sockets over (the running daemon keeps serving).
+    #[error("taking over from the running daemon failed: {reason}")]
+    Handoff {
+        /// What went wrong.
+        reason: String,
+    },
     /// The state directory or database is unusable.
     #[error(transparent)]
     State(#[from] baton_state::StateError),

@@ -31,6 +31,7 @@ mod flag_service;
 mod flag_settings;
 mod flag_summary;
 mod flags_api;
+mod handoff;
 mod listeners;
 mod ofrep;
 mod ofrep_context;
@@ -39,6 +40,8 @@ mod process_table;
 mod rollout_controller;
 mod route_manager;
 mod smoke_check;
+mod takeover;
+mod upgrade;
 
 pub use admin_token::{ADMIN_TOKEN_ENV, AdminToken, AdminTokenError, FLAGS_TOKEN_ENV};
 pub use app_migrations::migrate_settings;

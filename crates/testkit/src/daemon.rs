@@ -11,7 +11,7 @@ use nix::sys::signal::Signal;
 use tokio::process::{Child, Command};
 
 use crate::binaries::binary;
-use crate::process_group::{kill_group, signal_process};
+use crate::process_group::{group_alive, kill_group, signal_process};
 
 /// A running daemon with a private state directory and port-0 listeners.
 pub struct Daemon {
@@ -195,9 +195,16 @@ impl Daemon {
         Client::new(self.socket())
     }
 
-    /// The daemon's process id.
+    /// The process id of the daemon this fixture started.
     pub fn pid(&self) -> u32 {
         self.pid
+    }
+
+    /// The process id of the daemon serving now: after `baton upgrade`,
+    /// the new one (it runs in the first one's process group, so cleanup
+    /// reaches it).
+    pub async fn serving_pid(&self) -> anyhow::Result<u32> {
+        Ok(self.client().daemon_info().await?.pid)
     }
 
     /// The daemon's log so far.
@@ -258,12 +265,14 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        // A reaped process's id may already belong to someone else.
+        // A reaped process's id may already belong to someone else, but not
+        // while it still names a process group with members: a daemon that
+        // took over by `baton upgrade` runs on in the first one's group.
         let running = self
             .child
             .as_mut()
             .is_some_and(|child| matches!(child.try_wait(), Ok(None)));
-        if running {
+        if running || group_alive(self.pid) {
             kill_group(self.pid);
         }
         if std::thread::panicking() {

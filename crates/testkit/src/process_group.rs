@@ -17,3 +17,9 @@ pub fn kill_group(pid: u32) {
         let _ = killpg(Pid::from_raw(raw), Signal::SIGKILL);
     }
 }
+
+/// Whether any process is left in the group led by `pid` (the leader may
+/// have exited: a daemon that handed over to a new one in its group).
+pub fn group_alive(pid: u32) -> bool {
+    i32::try_from(pid).is_ok_and(|raw| killpg(Pid::from_raw(raw), None).is_ok())
+}
