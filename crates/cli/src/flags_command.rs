@@ -324,7 +324,10 @@ fn print_changed(
         } else {
             "off for everyone".to_string()
         };
-        println!("{}: {verb} (revision {}); {now}", flag.name, changed.revision);
+        println!(
+            "{}: {verb} (revision {}); {now}",
+            flag.name, changed.revision
+        );
     } else {
         println!(
             "{subject}: {verb} (revision {}, {} flag{} or segment{} changed)",
