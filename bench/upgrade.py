@@ -59,6 +59,8 @@ def client(port, stop, counts, lock):
 
 class Baton:
     name = "baton (`baton upgrade`)"
+    def __init__(self):
+        self.ready_ms, self.command_ms = [], []
     def start(self, work, upstream):
         self.state = f"{work}/baton"
         self.port = free_port()
@@ -72,7 +74,6 @@ class Baton:
         subprocess.run([f"{BIN}/baton", "--state-dir", self.state, "route", "deploy", "bench",
                         "--target", f"127.0.0.1:{upstream}"], check=True,
                        stdout=subprocess.DEVNULL)
-        self.ready_ms, self.command_ms = [], []
     def reload(self):
         started = time.monotonic()
         out = subprocess.run([f"{BIN}/baton", "--state-dir", self.state, "upgrade"],
@@ -225,7 +226,7 @@ a new connection. Medians over {RUNS} runs of {RELOADS} reloads each.
 {chr(10).join(rows)}
 
 `baton upgrade`, from the command to the new daemon accepting on every socket (its own
-report): median {statistics.median(baton.ready_ms):.0f} ms (max {max(baton.ready_ms)} ms) over
+report): median {statistics.median(baton.ready_ms):.0f} ms (max {max(baton.ready_ms)} ms) over all
 {len(baton.ready_ms)} upgrades; the whole command, until the old daemon acknowledged,
 median {statistics.median(baton.command_ms):.0f} ms.
 <!-- end upgrade -->
