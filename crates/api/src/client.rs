@@ -161,6 +161,21 @@ impl Client {
         self.call(Method::GET, &path, None::<&()>).await
     }
 
+    /// The daemon's metrics as Prometheus (OpenMetrics) text, as its
+    /// admin listener serves them on `/metrics`.
+    pub async fn metrics(&self) -> Result<String, ApiError> {
+        let response = self
+            .request(Method::GET, "/v1/metrics", None::<&()>)
+            .await?;
+        let status = response.status();
+        let bytes = response.into_body().collect().await?.to_bytes();
+        if status.is_success() {
+            Ok(String::from_utf8_lossy(&bytes).into_owned())
+        } else {
+            Err(rejected(status, &bytes))
+        }
+    }
+
     /// Every flag, at the current revision.
     pub async fn flags(&self) -> Result<FlagList, ApiError> {
         self.call(Method::GET, "/v1/flags", None::<&()>).await

@@ -53,6 +53,8 @@ pub enum Command {
     Rollout(app_command::RolloutAction),
     /// Show the running rollout's step and weight and each version's req/s, error rate and p99
     Status(status_command::StatusArgs),
+    /// Print the daemon's Prometheus metrics (what the admin listener serves on /metrics)
+    Metrics,
     /// Hold an app's new requests at the front door (short maintenance, no errors)
     Pause(app_command::PauseArgs),
     /// Let an app's held and new requests through again
@@ -128,6 +130,7 @@ impl Cli {
             Command::Status(args) => {
                 status_command::run(args, client(self.socket, &state_dir)).await
             }
+            Command::Metrics => crate::metrics_command::run(client(self.socket, &state_dir)).await,
             Command::Pause(args) => app_command::pause(args, client(self.socket, &state_dir)).await,
             Command::Resume(args) => {
                 app_command::resume(args, client(self.socket, &state_dir)).await

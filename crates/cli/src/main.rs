@@ -8,6 +8,7 @@ mod demo_command;
 mod duration_arg;
 mod flags_command;
 mod logging;
+mod metrics_command;
 mod migrate_command;
 mod probe_command;
 mod route_command;

@@ -21,6 +21,7 @@ use crate::app_manager::AppManager;
 use crate::control_api::app_answer;
 use crate::flag_service::FlagService;
 use crate::flags_api::{self, Caller};
+use crate::metrics_endpoint::{self, MetricsEndpoint};
 use crate::ofrep;
 
 /// The tokens the admin listener takes.
@@ -36,12 +37,18 @@ pub struct AdminTokens {
 /// The admin API's routes, all behind the token check. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so refusals are
 /// logged with the caller's address.
-pub fn router(apps: Arc<AppManager>, tokens: AdminTokens, flags: Arc<FlagService>) -> Router {
+pub fn router(
+    apps: Arc<AppManager>,
+    metrics: Arc<MetricsEndpoint>,
+    tokens: AdminTokens,
+    flags: Arc<FlagService>,
+) -> Router {
     guarded(
         Router::new()
             .route("/api/apps", get(list_apps))
             .route("/api/apps/{app}/rollout/abort", post(abort_rollout))
             .with_state(apps)
+            .merge(metrics_endpoint::router(metrics, "/metrics"))
             .merge(flags_api::router(Arc::clone(&flags), Caller::Admin, "/api"))
             .merge(ofrep::router(flags)),
         tokens,

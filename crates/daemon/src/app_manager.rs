@@ -14,6 +14,7 @@ use baton_api::{
 use baton_release::AppRoot;
 use baton_rollout::{Command, DeployPlan, RollbackPlan, RolloutPlan, Strategy};
 use baton_state::{AppRecord, DeployRecord};
+use baton_telemetry::rollup::minute_start;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -21,9 +22,11 @@ use crate::app_host::AppHost;
 use crate::app_run::AppRun;
 use crate::app_status;
 use crate::deploy_log::DeployLog;
+use crate::deploy_tally::DeployTally;
 use crate::process_spec;
 use crate::process_table::unix_ms;
 use crate::rollout_controller::SplitOptions;
+use crate::rollup_history;
 
 /// Why an app command was refused; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -55,6 +58,11 @@ struct Running {
 /// Deploys, rollbacks and queries over every app.
 pub struct AppManager {
     host: Arc<AppHost>,
+    /// The deploy counters of `/metrics`, told of every run that ends.
+    deploys: Arc<DeployTally>,
+    /// When this daemon started (Unix ms): requests served before are in
+    /// the minute rollups, the ones after in the proxy's memory.
+    started_ms: u64,
     running: Mutex<HashMap<String, Running>>,
     /// The command channel of each app's running progressive rollout.
     controls: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
@@ -79,10 +87,13 @@ impl Drop for RunGuard {
 }
 
 impl AppManager {
-    /// A manager over the daemon's parts.
-    pub fn new(host: Arc<AppHost>) -> Arc<Self> {
+    /// A manager over the daemon's parts, counting the runs that end in
+    /// `deploys`.
+    pub fn new(host: Arc<AppHost>, deploys: Arc<DeployTally>) -> Arc<Self> {
         Arc::new(AppManager {
             host,
+            deploys,
+            started_ms: now_ms(),
             running: Mutex::new(HashMap::new()),
             controls: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
@@ -327,17 +338,17 @@ impl AppManager {
             .as_ref()
             .ok()
             .and_then(|config| serde_json::to_string(config).ok());
-        let reason = result.err();
+        if !release.is_empty() {
+            record.release = release.clone();
+        }
+        record.finished_at_ms = Some(now);
+        record.outcome = if succeeded { "succeeded" } else { "failed" }.to_string();
+        record.reason = result.err();
+        record.stages_json = stages;
+        self.deploys.record(&record);
         let saved = self
             .host
             .on_store(move |store| {
-                if !release.is_empty() {
-                    record.release = release.clone();
-                }
-                record.finished_at_ms = Some(now);
-                record.outcome = if succeeded { "succeeded" } else { "failed" }.to_string();
-                record.reason = reason;
-                record.stages_json = stages;
                 store.update_deploy(&record)?;
                 if let Some(config_json) = config_json
                     && let Some(mut app_record) = store.app(&app)?
@@ -522,7 +533,29 @@ impl AppManager {
         let rollout = lock(&self.progress)
             .get(app)
             .and_then(|progress| progress.borrow().clone());
-        Ok(app_status::build(info, rollout, &self.host.routes))
+        let now = now_ms();
+        let five_minutes = u64::try_from(app_status::FIVE_MINUTES.as_millis()).unwrap_or(u64::MAX);
+        let (name, from, until) = (
+            app.to_string(),
+            minute_start(now.saturating_sub(five_minutes)),
+            self.started_ms,
+        );
+        // What earlier daemons counted; this one's requests are in memory.
+        let earlier = self
+            .host
+            .on_store(move |store| rollup_history::read(store, &name, from, until))
+            .await
+            .unwrap_or_else(|error| {
+                tracing::warn!(app, %error, "Reading the minute rollups failed");
+                Default::default()
+            });
+        Ok(app_status::build(
+            info,
+            rollout,
+            &self.host.routes,
+            &earlier,
+            now,
+        ))
     }
 
     /// `baton releases`.

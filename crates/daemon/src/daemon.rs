@@ -20,12 +20,15 @@ use crate::app_restore;
 use crate::config::DaemonConfig;
 use crate::control_api::{self, ControlState};
 use crate::control_socket::OwnerOnlyListener;
+use crate::deploy_tally::DeployTally;
 use crate::error::DaemonError;
 use crate::flag_service::{self, FlagService};
 use crate::flags_api::{self, Caller};
 use crate::handoff::{HandedSocket, SocketRole};
 use crate::listeners;
+use crate::metrics_endpoint::{self, MetricsEndpoint};
 use crate::process_table::ProcessTable;
+use crate::rollup_writer;
 use crate::route_manager::RouteManager;
 use crate::takeover::{OpenSockets, TakeOver};
 use crate::upgrade::{
@@ -160,7 +163,16 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         stopped = restored.stopped,
         "App processes restored"
     );
-    let apps = AppManager::new(host);
+    let deploys = Arc::new(DeployTally::load(&host.store));
+    let metrics = Arc::new(MetricsEndpoint::new(
+        Arc::clone(&routes),
+        Arc::clone(&host.processes),
+        Arc::clone(&deploys),
+    ));
+    let store = Arc::clone(&host.store);
+    let apps = AppManager::new(host, deploys);
+    let rollups_stop = CancellationToken::new();
+    let rollups = rollup_writer::spawn(store, Arc::clone(&routes), rollups_stop.clone());
     if take_over.is_some() {
         // The old daemon keeps serving until this one says ready: first
         // let the adopted versions prove healthy here too.
@@ -212,6 +224,10 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         upgrades,
     }))
     .merge(flags_api::router(Arc::clone(&flags), Caller::Socket, "/v1"));
+    let api = api.merge(metrics_endpoint::router(
+        Arc::clone(&metrics),
+        "/v1/metrics",
+    ));
     let api_stop = CancellationToken::new();
     let api_task = {
         let api_stop = api_stop.clone();
@@ -227,8 +243,13 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let admin_task = admin
         .and_then(|(listener, _, token)| token.map(|token| (listener, token)))
         .map(|(listener, token)| {
-            let api = admin_api::router(Arc::clone(&apps), token, Arc::clone(&flags))
-                .into_make_service_with_connect_info::<SocketAddr>();
+            let api = admin_api::router(
+                Arc::clone(&apps),
+                Arc::clone(&metrics),
+                token,
+                Arc::clone(&flags),
+            )
+            .into_make_service_with_connect_info::<SocketAddr>();
             let api_stop = api_stop.clone();
             tokio::spawn(async move {
                 let served = axum::serve(listener, api)
@@ -320,6 +341,9 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
     let _ = tokio::time::timeout_at(relay_deadline, relays_ended(&router)).await;
     shutdown.cancel();
     let _ = tokio::time::timeout(CLOSE_GRACE, relays_ended(&router)).await;
+    // Every request has ended: the minute so far goes to the rollups.
+    rollups_stop.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(5), rollups).await;
     api_stop.cancel();
     // The apps outlive the daemon: the next one adopts them (after a
     // hand-over it already has).

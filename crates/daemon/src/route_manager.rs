@@ -442,28 +442,36 @@ impl RouteManager {
         let Ok(service) = self.live_service(name) else {
             return Vec::new();
         };
-        let split = service.current_split();
-        let candidate_bp = split.as_ref().map_or(0, |split| split.weight_bp);
-        let mut versions = vec![RoutedVersion {
-            version: Arc::clone(&service.active),
-            role: StatusRole::Stable,
-            weight_bp: FULL_WEIGHT.saturating_sub(candidate_bp),
-        }];
-        versions.extend(split.map(|split| RoutedVersion {
-            version: Arc::clone(&split.candidate),
-            role: StatusRole::Candidate,
-            weight_bp: split.weight_bp,
-        }));
+        let mut versions = in_route(&service);
         versions.extend(
             self.router
                 .draining()
                 .into_iter()
                 .filter(|(service, _)| service == name)
-                .map(|(_, version)| RoutedVersion {
-                    version,
-                    role: StatusRole::Draining,
-                    weight_bp: 0,
-                }),
+                .map(|(_, version)| draining(version)),
+        );
+        versions
+    }
+
+    /// Every version that may still carry traffic, with its service's name:
+    /// each service's stable and candidate, then every version draining (a
+    /// removed service's too), as `/metrics` and the rollups count them.
+    pub fn every_version(&self) -> Vec<(String, RoutedVersion)> {
+        let table = self.router.load();
+        let mut versions: Vec<(String, RoutedVersion)> = table
+            .services()
+            .iter()
+            .flat_map(|service| {
+                in_route(service)
+                    .into_iter()
+                    .map(|routed| (service.name.clone(), routed))
+            })
+            .collect();
+        versions.extend(
+            self.router
+                .draining()
+                .into_iter()
+                .map(|(service, version)| (service, draining(version))),
         );
         versions
     }
@@ -527,6 +535,32 @@ impl RouteManager {
             "Old version drained"
         );
         report
+    }
+}
+
+/// A service's stable version and the candidate of its split, each with its
+/// share of the requests the split places.
+fn in_route(service: &Service) -> Vec<RoutedVersion> {
+    let split = service.current_split();
+    let candidate_bp = split.as_ref().map_or(0, |split| split.weight_bp);
+    let mut versions = vec![RoutedVersion {
+        version: Arc::clone(&service.active),
+        role: StatusRole::Stable,
+        weight_bp: FULL_WEIGHT.saturating_sub(candidate_bp),
+    }];
+    versions.extend(split.map(|split| RoutedVersion {
+        version: Arc::clone(&split.candidate),
+        role: StatusRole::Candidate,
+        weight_bp: split.weight_bp,
+    }));
+    versions
+}
+
+fn draining(version: Arc<Version>) -> RoutedVersion {
+    RoutedVersion {
+        version,
+        role: StatusRole::Draining,
+        weight_bp: 0,
     }
 }
 

@@ -59,6 +59,23 @@ pub struct VersionSeries {
     pub weight_ratio: Option<f64>,
 }
 
+impl VersionSeries {
+    /// The same key as `other`: one (app, version) label set.
+    pub fn same_series(&self, other: &VersionSeries) -> bool {
+        (&self.app, &self.version) == (&other.app, &other.version)
+    }
+
+    /// Adds `other`, a version with the same labels (one that left the route
+    /// within the hour, or a second instance during a quick rollback), so
+    /// that the label set is exposed once and its counters never go down.
+    pub fn merge(&mut self, other: &VersionSeries) {
+        self.totals.merge(&other.totals);
+        self.latency.merge(&other.latency);
+        self.in_flight = add_gauges(self.in_flight, other.in_flight);
+        self.weight_ratio = add_gauges(self.weight_ratio, other.weight_ratio);
+    }
+}
+
 /// One upstream target of a version.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TargetSeries {
@@ -74,6 +91,31 @@ pub struct TargetSeries {
     /// Connection attempts to it that failed (refused, timed out, broken
     /// handshake), retried ones included.
     pub connect_errors: u64,
+}
+
+impl TargetSeries {
+    /// The same key as `other`: one (app, version, target) label set.
+    pub fn same_series(&self, other: &TargetSeries) -> bool {
+        (&self.app, &self.version, &self.target) == (&other.app, &other.version, &other.target)
+    }
+
+    /// Adds `other`, the same target of another instance of the version:
+    /// errors add up, and it is healthy if either instance finds it so.
+    pub fn merge(&mut self, other: &TargetSeries) {
+        self.connect_errors = self.connect_errors.saturating_add(other.connect_errors);
+        self.healthy = match (self.healthy, other.healthy) {
+            (Some(mine), Some(theirs)) => Some(mine || theirs),
+            (mine, theirs) => mine.or(theirs),
+        };
+    }
+}
+
+/// Sums two gauges of which either may be absent (`None` only if both are).
+fn add_gauges<T: std::ops::Add<Output = T>>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
+    }
 }
 
 /// How many of an app's deploys ended one way.
@@ -116,7 +158,7 @@ pub struct ProcessSeries {
     pub app: String,
     /// `web`, a worker's name, or `daemon`.
     pub role: String,
-    /// Which of the role's processes (0 for the first).
+    /// Which of the role's processes, from 1.
     pub index: u32,
     /// The release it runs; empty for the daemon.
     pub version: String,
@@ -550,7 +592,7 @@ mod tests {
             processes: vec![ProcessSeries {
                 app: String::new(),
                 role: "daemon".into(),
-                index: 0,
+                index: 1,
                 version: String::new(),
                 cpu_seconds: 1.5,
                 resident_memory_bytes: 4096,
@@ -583,7 +625,7 @@ mod tests {
             ),
             Some(1.0)
         );
-        let daemon = "{app=\"\",role=\"daemon\",index=\"0\",version=\"\"}";
+        let daemon = "{app=\"\",role=\"daemon\",index=\"1\",version=\"\"}";
         assert_eq!(
             sample(&text, &format!("baton_process_cpu_seconds_total{daemon}")),
             Some(1.5)
@@ -595,6 +637,33 @@ mod tests {
             ),
             Some(4096.0)
         );
+    }
+
+    #[test]
+    fn series_of_one_label_set_merge() {
+        let mut live = version("web", "v1");
+        let mut retired = version("web", "v1");
+        retired.in_flight = None;
+        retired.weight_ratio = None;
+        assert!(live.same_series(&retired));
+        assert!(!live.same_series(&version("web", "v2")));
+        live.merge(&retired);
+        assert_eq!(live.totals.requests, 16);
+        assert_eq!(live.latency.count(), 14);
+        assert_eq!((live.in_flight, live.weight_ratio), (Some(3), Some(0.25)));
+
+        let target = |healthy, connect_errors| TargetSeries {
+            app: "web".into(),
+            version: "v1".into(),
+            target: "127.0.0.1:1".into(),
+            healthy,
+            connect_errors,
+        };
+        let mut a = target(Some(false), 2);
+        a.merge(&target(None, 3));
+        assert_eq!(a, target(Some(false), 5));
+        a.merge(&target(Some(true), 0));
+        assert_eq!(a, target(Some(true), 5));
     }
 
     #[test]

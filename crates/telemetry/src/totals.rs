@@ -43,6 +43,13 @@ impl Totals {
         self.errors() as f64 / self.requests as f64
     }
 
+    /// Adds `other`'s counts to these, field by field.
+    pub fn merge(&mut self, other: &Totals) {
+        let mut counts = Counts::from(*self);
+        counts.merge(&Counts::from(*other));
+        *self = Totals::from(counts);
+    }
+
     /// Requests that failed on the upstream's side: 5xx responses, connect
     /// failures, timeouts and upstream errors.
     pub fn errors(&self) -> u64 {
@@ -65,6 +72,28 @@ impl From<Counts> for Totals {
             connect_failures: c.get(Class::ConnectFailure),
             timeouts: c.get(Class::Timeout),
             upstream_errors: c.get(Class::UpstreamError),
+        }
+    }
+}
+
+impl From<Totals> for Counts {
+    fn from(t: Totals) -> Counts {
+        let mut by_class = [0; Class::COUNT];
+        for (class, count) in [
+            (Class::Status1xx, t.status_1xx),
+            (Class::Status2xx, t.status_2xx),
+            (Class::Status3xx, t.status_3xx),
+            (Class::Status4xx, t.status_4xx),
+            (Class::Status5xx, t.status_5xx),
+            (Class::ConnectFailure, t.connect_failures),
+            (Class::Timeout, t.timeouts),
+            (Class::UpstreamError, t.upstream_errors),
+        ] {
+            by_class[class.index()] = count;
+        }
+        Counts {
+            requests: t.requests,
+            by_class,
         }
     }
 }
@@ -99,6 +128,43 @@ impl AtomicCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn totals_merge_field_by_field() {
+        let mut a = Totals {
+            requests: 3,
+            status_2xx: 2,
+            timeouts: 1,
+            ..Totals::default()
+        };
+        let b = Totals {
+            requests: 5,
+            status_2xx: 1,
+            status_1xx: 1,
+            status_3xx: 1,
+            status_4xx: 1,
+            status_5xx: 1,
+            connect_failures: 1,
+            timeouts: 1,
+            upstream_errors: 1,
+        };
+        a.merge(&b);
+        assert_eq!(
+            a,
+            Totals {
+                requests: 8,
+                status_1xx: 1,
+                status_2xx: 3,
+                status_3xx: 1,
+                status_4xx: 1,
+                status_5xx: 1,
+                connect_failures: 1,
+                timeouts: 2,
+                upstream_errors: 1,
+            }
+        );
+        assert_eq!(Totals::from(Counts::from(b)), b);
+    }
 
     #[test]
     fn atomic_counts_load_what_was_added() {
