@@ -5,75 +5,19 @@
 
 mod support;
 
-use std::net::SocketAddr;
-use std::os::unix::fs::PermissionsExt;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use baton_api::{AppInfo, ErrorBody};
 use baton_testkit::{AppSource, Daemon, wait_until};
-use bytes::Bytes;
-use http::{Method, Request, StatusCode, header};
-use http_body_util::Empty;
+use http::{Method, StatusCode};
 use nix::sys::signal::Signal;
 use tokio::net::TcpStream;
 
-use support::{Load, Reply, SOON, TempDir, exchange, explain, get_once, join, spawn_baton};
-
-const TOKEN: &str = "a-long-random-admin-token";
-
-/// A token file of `mode` in a fresh directory (kept alive by the caller).
-fn token_file(mode: u32) -> anyhow::Result<(TempDir, PathBuf)> {
-    let dir = TempDir::new("admin-token")?;
-    let path = dir.path.join("admin.token");
-    std::fs::write(&path, format!("{TOKEN}\n"))?;
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
-    Ok((dir, path))
-}
-
-/// A daemon with an admin listener on a free port, its token in a file.
-async fn admin_daemon() -> anyhow::Result<(Daemon, TempDir)> {
-    let (dir, path) = token_file(0o600)?;
-    let daemon = Daemon::builder()
-        .args(["--admin", "127.0.0.1:0", "--admin-token-file"])
-        .args([path.display().to_string()])
-        .start()
-        .await?;
-    Ok((daemon, dir))
-}
-
-/// Where the daemon says its admin listener is.
-async fn admin_address(daemon: &Daemon) -> anyhow::Result<SocketAddr> {
-    let info = daemon.client().daemon_info().await?;
-    let listener = info
-        .listeners
-        .iter()
-        .find(|listener| listener.protocol == "admin")
-        .with_context(|| format!("no admin listener in {:?}", info.listeners))?;
-    Ok(listener.address.parse()?)
-}
-
-/// `METHOD path` on the admin listener with `authorization`, if any.
-async fn admin_call(
-    address: SocketAddr,
-    method: Method,
-    path: &str,
-    authorization: Option<&str>,
-) -> anyhow::Result<Reply> {
-    let mut request = Request::builder()
-        .method(method)
-        .uri(path)
-        .header(header::HOST, address.to_string());
-    if let Some(value) = authorization {
-        request = request.header(header::AUTHORIZATION, value);
-    }
-    exchange(address, request.body(Empty::<Bytes>::new())?).await
-}
-
-fn bearer() -> String {
-    format!("Bearer {TOKEN}")
-}
+use support::{
+    Load, Reply, SOON, admin_address, admin_call, admin_daemon, admin_token_file, bearer, explain,
+    get_once, join, spawn_baton,
+};
 
 fn error_of(reply: &Reply) -> anyhow::Result<String> {
     let body: ErrorBody = serde_json::from_slice(&reply.body)
@@ -145,7 +89,7 @@ async fn only_the_token_opens_the_admin_listener_and_it_stops_with_the_daemon() 
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_token_file_others_can_read_stops_the_start() -> anyhow::Result<()> {
-    let (_dir, path) = token_file(0o644)?;
+    let (_dir, path) = admin_token_file(0o644)?;
     let started = Daemon::builder()
         .args(["--admin", "127.0.0.1:0", "--admin-token-file"])
         .args([path.display().to_string()])

@@ -14,6 +14,7 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,7 +24,7 @@ use anyhow::{Context, ensure};
 use baton_api::{RouteInfo, VersionInfo};
 use baton_testkit::{App, AppSource, CommandOutput, Daemon, wait_until};
 use bytes::Bytes;
-use http::{HeaderMap, Request, Response, StatusCode, Version, header};
+use http::{HeaderMap, Method, Request, Response, StatusCode, Version, header};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::{Body, Incoming};
 use hyper::client::conn::{http1, http2};
@@ -785,4 +786,65 @@ pub async fn restart(
         .start()
         .await?;
     Ok((again, state))
+}
+
+// ---------------------------------------------------------------------------
+// The admin listener
+// ---------------------------------------------------------------------------
+
+/// The admin token the daemons of [`admin_daemon`] take.
+pub const ADMIN_TOKEN: &str = "a-long-random-admin-token";
+
+/// A file holding [`ADMIN_TOKEN`] with permissions `mode`, in a fresh
+/// directory (kept alive by the caller).
+pub fn admin_token_file(mode: u32) -> anyhow::Result<(TempDir, PathBuf)> {
+    let dir = TempDir::new("admin-token")?;
+    let path = dir.path.join("admin.token");
+    std::fs::write(&path, format!("{ADMIN_TOKEN}\n"))?;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))?;
+    Ok((dir, path))
+}
+
+/// A daemon with an admin listener on a free port, its token in a file.
+pub async fn admin_daemon() -> anyhow::Result<(Daemon, TempDir)> {
+    let (dir, path) = admin_token_file(0o600)?;
+    let daemon = Daemon::builder()
+        .args(["--admin", "127.0.0.1:0", "--admin-token-file"])
+        .args([path.display().to_string()])
+        .start()
+        .await?;
+    Ok((daemon, dir))
+}
+
+/// Where the daemon says its admin listener is.
+pub async fn admin_address(daemon: &Daemon) -> anyhow::Result<SocketAddr> {
+    let info = daemon.client().daemon_info().await?;
+    let listener = info
+        .listeners
+        .iter()
+        .find(|listener| listener.protocol == "admin")
+        .with_context(|| format!("no admin listener in {:?}", info.listeners))?;
+    Ok(listener.address.parse()?)
+}
+
+/// `METHOD path` on the admin listener with `authorization`, if any.
+pub async fn admin_call(
+    address: SocketAddr,
+    method: Method,
+    path: &str,
+    authorization: Option<&str>,
+) -> anyhow::Result<Reply> {
+    let mut request = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::HOST, address.to_string());
+    if let Some(value) = authorization {
+        request = request.header(header::AUTHORIZATION, value);
+    }
+    exchange(address, request.body(Empty::<Bytes>::new())?).await
+}
+
+/// The `Authorization` value that carries [`ADMIN_TOKEN`].
+pub fn bearer() -> String {
+    format!("Bearer {ADMIN_TOKEN}")
 }
