@@ -9,17 +9,16 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use anyhow::{Context, ensure};
 use baton_state::Store;
 use baton_testkit::{AppSource, Daemon};
 use http::{Method, StatusCode};
-use nix::sys::signal::Signal;
 use prometheus_parse::{Sample, Scrape, Value};
 
 use support::{
     Http1, admin_address, admin_call, admin_daemon, bearer, deploy_app, explain, header_text,
+    restart,
 };
 
 /// What the test sent through the proxy, by status class.
@@ -257,19 +256,23 @@ async fn metrics_count_every_request_exactly_and_need_the_token() -> anyhow::Res
 async fn a_restarted_daemon_reads_its_5_minutes_from_the_rollups() -> anyhow::Result<()> {
     // Declared before the daemons so that it is dropped after them.
     let app = AppSource::builder("rolled", "v1").build()?;
-    let mut first = Daemon::start().await?;
-    let state = first.keep_state();
-    let outcome = async {
+    let first = Daemon::start().await?;
+    let before = async {
         deploy_app(&first, &app).await?.success()?;
         let r1 = app.current_release().context("no current release")?;
         let sent = send(&first, "v1", &[("/", 200, 40), ("/status/500", 500, 2)]).await?;
-
-        first.signal(Signal::SIGTERM);
-        let status = first.wait_exit(Duration::from_secs(30)).await?;
-        ensure!(status.success(), "the daemon stopped with {status}");
+        Ok((r1, sent))
+    }
+    .await;
+    let (r1, sent) = match before {
+        Ok(before) => before,
+        Err(error) => return explain(Err(error), &first),
+    };
+    let (second, _state) = restart(first, &[]).await?;
+    let outcome = async {
         // The stopping daemon wrote the minute so far.
         let rollups =
-            Store::open(&first.state_dir().join("state.db"))?.rollups("rolled", 0, u64::MAX)?;
+            Store::open(&second.state_dir().join("state.db"))?.rollups("rolled", 0, u64::MAX)?;
         let requests: u64 = rollups.iter().map(|rollup| rollup.requests).sum();
         let errors: u64 = rollups.iter().map(|rollup| rollup.errors).sum();
         ensure!((requests, errors) == (42, 2), "{rollups:?}");
@@ -278,34 +281,24 @@ async fn a_restarted_daemon_reads_its_5_minutes_from_the_rollups() -> anyhow::Re
             "{rollups:?}"
         );
 
-        let second = Daemon::builder()
-            .state_dir(first.state_dir())
-            .start()
-            .await?;
-        let outcome = async {
-            let status = second.client().status("rolled").await?;
-            let version = status
-                .versions
-                .iter()
-                .find(|version| version.label == r1)
-                .with_context(|| format!("{r1} is not in {status:?}"))?;
-            ensure!(
-                version.last_5_minutes.requests == sent.total(),
-                "{version:?}"
-            );
-            ensure!(
-                (version.last_5_minutes.error_rate - 2.0 / 42.0).abs() < 1e-9,
-                "{version:?}"
-            );
-            ensure!(version.last_5_minutes.p50_ms > 0.0, "{version:?}");
-            ensure!(version.last_minute.requests == 0, "{version:?}");
-            Ok(())
-        }
-        .await;
-        explain(outcome, &second)
+        let status = second.client().status("rolled").await?;
+        let version = status
+            .versions
+            .iter()
+            .find(|version| version.label == r1)
+            .with_context(|| format!("{r1} is not in {status:?}"))?;
+        ensure!(
+            version.last_5_minutes.requests == sent.total(),
+            "{version:?}"
+        );
+        ensure!(
+            (version.last_5_minutes.error_rate - 2.0 / 42.0).abs() < 1e-9,
+            "{version:?}"
+        );
+        ensure!(version.last_5_minutes.p50_ms > 0.0, "{version:?}");
+        ensure!(version.last_minute.requests == 0, "{version:?}");
+        Ok(())
     }
     .await;
-    let outcome = explain(outcome, &first);
-    drop(state);
-    outcome
+    explain(outcome, &second)
 }
