@@ -18,7 +18,7 @@ use anyhow::{Context, bail, ensure};
 use baton_api::{DeployEvent, HistoryEntry, ProcessInfo};
 use baton_testkit::{AppSource, CommandOutput, Daemon, Postgres};
 
-use support::{Load, deploy_app_args, explain, serving, strs};
+use support::{Load, deploy_app_args, ensure_mentions, explain, serving, strs};
 
 const VISITS: &str = "CREATE TABLE visits (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    legacy text\n);\n";
 const ADD_EXTRA: &str = "ALTER TABLE visits ADD COLUMN extra text;\n";
@@ -187,15 +187,15 @@ async fn unsafe_migrations(daemon: &Daemon, app: &AppSource) -> anyhow::Result<(
     app.set_version("v3")?;
     let refused = daemon.baton(&strs(&deploy_app_args(app))).await?;
     ensure!(!refused.status.success(), "{}", refused.stdout);
-    let said = format!("{}{}", refused.stdout, refused.stderr);
-    for expected in [
-        "error[create-index-not-concurrently]",
-        "error: failed at preflight: the migration lint found 1 error in migrations/:",
-        "migrations/004_index.sql:1:1: error:",
-        "--allow-unsafe-migrations",
-    ] {
-        ensure!(said.contains(expected), "no {expected:?} in:\n{said}");
-    }
+    ensure_mentions(
+        &format!("{}{}", refused.stdout, refused.stderr),
+        &[
+            "error[create-index-not-concurrently]",
+            "error: failed at preflight: the migration lint found 1 error in migrations/:",
+            "migrations/004_index.sql:1:1: error:",
+            "--allow-unsafe-migrations",
+        ],
+    )?;
     assert_eq!(
         app.release_dirs(),
         releases,

@@ -147,33 +147,35 @@ impl AppRun {
         command: &str,
         timeout: Duration,
     ) -> Result<(), StepError> {
-        let env = process_spec::command_env(
+        let env = self.command_env(release, stage)?;
+        let dir = self.root().release_dir(release);
+        let output = self.output(stage);
+        baton_release::run_command(command, &dir, &env, timeout, move |line: &str| {
+            output(line.to_string());
+        })
+        .await
+        .map_err(|error| StepError::new(error.to_string()))
+    }
+
+    /// The environment of `release`'s build steps, hooks and migrations.
+    fn command_env(&self, release: &str, stage: &str) -> Result<Vec<(String, String)>, StepError> {
+        process_spec::command_env(
             &self.config,
             release,
             self.previous.as_deref(),
             stage,
             &self.run_marker,
         )
-        .map_err(StepError::new)?;
-        let dir = self.root().release_dir(release);
-        let log = Arc::clone(&self.log);
-        let stage_name = stage.to_string();
-        baton_release::run_command(command, &dir, &env, timeout, move |line: &str| {
-            log.emit(DeployEvent::Output {
-                stage: stage_name.clone(),
-                line: line.to_string(),
-            });
-        })
-        .await
-        .map_err(|error| StepError::new(error.to_string()))
+        .map_err(StepError::new)
     }
 
     /// Sends `stage`'s lines to the deploy's event stream.
-    fn output(&self, stage: &'static str) -> impl Fn(String) + Send + Sync + use<> {
+    fn output(&self, stage: &str) -> impl Fn(String) + Send + Sync + use<> {
         let log = Arc::clone(&self.log);
+        let stage = stage.to_string();
         move |line: String| {
             log.emit(DeployEvent::Output {
-                stage: stage.to_string(),
+                stage: stage.clone(),
                 line,
             });
         }
@@ -186,17 +188,9 @@ impl AppRun {
         release: &str,
         stage: &str,
     ) -> Result<AppMigrations<'a>, StepError> {
-        let env = process_spec::command_env(
-            &self.config,
-            release,
-            self.previous.as_deref(),
-            stage,
-            &self.run_marker,
-        )
-        .map_err(StepError::new)?;
         Ok(AppMigrations {
             section,
-            env,
+            env: self.command_env(release, stage)?,
             env_file: self.root().env_file(),
         })
     }

@@ -9,7 +9,7 @@ use crate::error::LintError;
 use crate::level::Level;
 use crate::migration_files::migration_files;
 use crate::options::LintOptions;
-use crate::parsed_file::ParsedFile;
+use crate::parsed_file::{ParseFailure, ParsedFile};
 use crate::phase::Phase;
 use crate::rule::Concern;
 use crate::rules;
@@ -73,10 +73,12 @@ pub fn lint_sources<'a>(
     sources: impl IntoIterator<Item = (&'a str, &'a str)>,
     options: &LintOptions,
 ) -> Report {
+    let sources: Vec<(&str, &str)> = sources.into_iter().collect();
+    let parsed = parse_all(&sources);
     let mut report = Report::default();
     let mut checks = Vec::new();
-    for (name, text) in sources {
-        let (diagnostics, carried) = lint_file(name, text, options, checks);
+    for ((name, text), parsed) in sources.into_iter().zip(parsed) {
+        let (diagnostics, carried) = lint_file(name, text, parsed, options, checks);
         checks = carried;
         report.files += 1;
         report.diagnostics.extend(diagnostics);
@@ -86,12 +88,51 @@ pub fn lint_sources<'a>(
 
 /// Lints one migration on its own.
 pub fn lint_source(name: &str, text: &str, options: &LintOptions) -> Vec<Diagnostic> {
-    lint_file(name, text, options, Vec::new()).0
+    lint_file(name, text, ParsedFile::parse(text), options, Vec::new()).0
+}
+
+/// Parses every file, on as many threads as there are cores. Parsing is
+/// most of a lint's time and each file parses on its own (libpg_query
+/// keeps its state per thread); the rules then run in file order, since
+/// what one file validates is known to the next.
+fn parse_all(sources: &[(&str, &str)]) -> Vec<Result<ParsedFile, ParseFailure>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .min(sources.len());
+    if threads <= 1 {
+        return sources
+            .iter()
+            .map(|(_, text)| ParsedFile::parse(text))
+            .collect();
+    }
+    let chunk = sources.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parsers: Vec<_> = sources
+            .chunks(chunk)
+            .map(|files| {
+                scope.spawn(move || {
+                    files
+                        .iter()
+                        .map(|(_, text)| ParsedFile::parse(text))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parsers
+            .into_iter()
+            .flat_map(|parser| {
+                parser
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
 }
 
 fn lint_file(
     name: &str,
     text: &str,
+    parsed: Result<ParsedFile, ParseFailure>,
     options: &LintOptions,
     checks: Vec<NotNullCheck>,
 ) -> (Vec<Diagnostic>, Vec<NotNullCheck>) {
@@ -109,7 +150,7 @@ fn lint_file(
             source_line: source.line_text(line).to_owned(),
         }
     };
-    let parsed = match ParsedFile::parse(text) {
+    let parsed = match parsed {
         Ok(parsed) => parsed,
         Err(failure) => {
             let diagnostic = finding(
