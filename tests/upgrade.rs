@@ -63,8 +63,10 @@ impl FreshConnections {
 
 /// HTTP/2 (h2c) clients, requests back to back on one connection each. A
 /// connection the proxy has said GOAWAY on takes no new stream; the client
-/// then opens another, as HTTP/2 clients do. A request that was sent and
-/// did not come back answered is a failure.
+/// then opens another, as HTTP/2 clients do, and a request the server did
+/// not process (GOAWAY crossing it, or a refused stream) is sent again on
+/// it. A request that was processed and did not come back answered is a
+/// failure.
 struct Http2Load {
     tally: Arc<Tally>,
     reconnects: Arc<AtomicU64>,
@@ -103,6 +105,13 @@ impl Http2Load {
                             }
                             match http2_get(&mut sender, &uri).await {
                                 Ok(reply) => tally.record(reply),
+                                // Sent as the GOAWAY crossed it: not
+                                // processed, so retried on a new connection,
+                                // as HTTP/2 clients do (RFC 9113, 8.7).
+                                Err(error) if unprocessed(&error) => {
+                                    reconnects.fetch_add(1, Ordering::Relaxed);
+                                    break;
+                                }
                                 Err(error) => {
                                     tally.fail(format!("HTTP/2 request: {error:#}"));
                                     break;
@@ -128,6 +137,20 @@ impl Http2Load {
         }
         Ok((self.tally, self.reconnects.load(Ordering::Relaxed)))
     }
+}
+
+/// Whether an HTTP/2 request failed without the server processing it: the
+/// connection was going away (GOAWAY) or the stream was refused, or hyper
+/// canceled it before it was sent.
+fn unprocessed(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        if let Some(error) = cause.downcast_ref::<hyper::Error>() {
+            return error.is_canceled();
+        }
+        cause.downcast_ref::<h2::Error>().is_some_and(|error| {
+            error.is_go_away() || error.reason() == Some(h2::Reason::REFUSED_STREAM)
+        })
+    })
 }
 
 /// The pids of the app's processes, by role and instance.

@@ -313,6 +313,10 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         }
     };
     let handed_over = matches!(ending, Ending::HandedOver);
+    // The copies kept for a hand-over would keep the listening sockets open
+    // (the kernel accepting into their backlog) after the server stops
+    // accepting: close them, so a stopping daemon refuses new connections.
+    drop(handed);
     match ending {
         Ending::Signal(signal_name) => {
             tracing::info!(signal = signal_name, drain_timeout = ?config.drain_timeout, "Stopping");
