@@ -74,7 +74,8 @@ async fn require_token(
 ) -> Response {
     let presented = request.headers().get(header::AUTHORIZATION);
     let evaluation = request.uri().path().starts_with("/ofrep/");
-    let authorizes = |token: &AdminToken| presented.is_some_and(|value| token.authorizes(value.as_bytes()));
+    let authorizes =
+        |token: &AdminToken| presented.is_some_and(|value| token.authorizes(value.as_bytes()));
     if authorizes(&tokens.admin) || (evaluation && tokens.flags.as_ref().is_some_and(authorizes)) {
         return next.run(request).await;
     }

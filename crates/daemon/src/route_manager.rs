@@ -247,8 +247,11 @@ impl RouteManager {
         let version = new_version(label, targets, record.options.balance);
         // A route that collides with another service fails now, not after
         // the health wait.
-        self.router
-            .check(&service_from(&record, Arc::clone(&version), self.flags.as_ref()))?;
+        self.router.check(&service_from(
+            &record,
+            Arc::clone(&version),
+            self.flags.as_ref(),
+        ))?;
         let mut staged = StagedRoute {
             record,
             previous,
@@ -301,9 +304,11 @@ impl RouteManager {
             active.activated_at_ms = unix_ms();
         }
         let record = staged.record.clone();
-        let replaced = self
-            .router
-            .install(service_from(&record, Arc::clone(&version), self.flags.as_ref()))?;
+        let replaced = self.router.install(service_from(
+            &record,
+            Arc::clone(&version),
+            self.flags.as_ref(),
+        ))?;
         staged.installed();
         tracing::info!(service = name, version = label, "Route switched");
         // From the swap on, the old version only finishes what it has: list
