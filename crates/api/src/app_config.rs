@@ -50,6 +50,100 @@ pub struct AppConfig {
     /// the answers to the app.
     #[serde(default)]
     pub flags: FlagsSection,
+    /// `[slo]`: the app's availability objective, whose error budget
+    /// `baton status` and `baton budget` show and `baton deploy` respects.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slo: Option<SloSection>,
+}
+
+/// `[slo]`: the share of requests that must not fail over a rolling window.
+/// What the other share allows is the error budget; while it is spent,
+/// `baton deploy` refuses unless forced.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SloSection {
+    /// `availability = "99.9%"`: above 0% and below 100%.
+    pub availability: Availability,
+    /// `window = "30d"`: from one minute to the 35 days rollups are kept.
+    #[serde(default = "default_slo_window")]
+    pub window: SloWindow,
+}
+
+/// An availability objective: a [`Percent`] above 0% and below 100% (100%
+/// would allow no error at all, so no budget could be spent or kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Availability(Percent);
+
+impl Availability {
+    /// `text` as an objective, or why it is not one.
+    pub fn parse(text: &str) -> Result<Availability, String> {
+        let percent: Percent = text.parse()?;
+        if percent.is_zero() || percent.is_full() {
+            return Err(format!(
+                "availability {text:?} must be above 0% and below 100%; write e.g. \"99.9%\""
+            ));
+        }
+        Ok(Availability(percent))
+    }
+
+    /// The objective as a percentage.
+    pub fn percent(self) -> Percent {
+        self.0
+    }
+
+    /// The objective as a fraction (99.9% is 0.999).
+    pub fn fraction(self) -> f64 {
+        f64::from(self.0.parts_per_million()) / 1_000_000.0
+    }
+}
+
+impl Serialize for Availability {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Availability {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Availability::parse(&String::deserialize(deserializer)?).map_err(de::Error::custom)
+    }
+}
+
+/// The rolling window of an objective: at least a minute (rollups are
+/// per minute) and at most the 35 days rollups are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct SloWindow(DurationText);
+
+impl SloWindow {
+    /// The longest window: how long minute rollups are kept.
+    pub const MAX: Duration = Duration::from_secs(35 * 24 * 3600);
+
+    /// `window` as an objective's window, or why it is not one.
+    pub fn new(window: Duration) -> Result<SloWindow, String> {
+        let text = humantime::format_duration(window);
+        if window < Duration::from_secs(60) || window > Self::MAX {
+            return Err(format!(
+                "window \"{text}\" must be from \"1m\" to \"35d\" (rollups are per minute and \
+                 kept 35 days); write e.g. \"30d\""
+            ));
+        }
+        Ok(SloWindow(DurationText(window)))
+    }
+
+    /// The window.
+    pub fn get(self) -> Duration {
+        self.0.get()
+    }
+}
+
+impl<'de> Deserialize<'de> for SloWindow {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        SloWindow::new(DurationText::deserialize(deserializer)?.get()).map_err(de::Error::custom)
+    }
+}
+
+fn default_slo_window() -> SloWindow {
+    SloWindow(DurationText(Duration::from_secs(30 * 24 * 3600)))
 }
 
 /// `[flags]`: the proxy evaluates every feature flag for each request and
@@ -1272,6 +1366,12 @@ impl DurationText {
     }
 }
 
+impl fmt::Display for DurationText {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
 impl Serialize for DurationText {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(&humantime::format_duration(self.0))
@@ -1756,6 +1856,65 @@ max_latency = "300ms"
             set.rollout.bake_for(RolloutStrategy::Replace),
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn the_slo_section_is_read_and_checked_where_it_is_written() {
+        let base =
+            "[app]\nname = \"web\"\nroot = \"/srv/web\"\n\n[web]\ncommand = \"./server\"\n\n";
+        let config = parse(&format!(
+            "{base}[slo]\navailability = \"99.9%\"\nwindow = \"1h\"\n"
+        ))
+        .expect("slo");
+        let slo = config.slo.expect("slo");
+        assert!((slo.availability.fraction() - 0.999).abs() < 1e-12);
+        assert_eq!(slo.window.get(), Duration::from_secs(3600));
+        let default = parse(&format!("{base}[slo]\navailability = \"99%\"\n")).expect("slo");
+        assert_eq!(
+            default.slo.expect("slo").window.get(),
+            Duration::from_secs(30 * 24 * 3600)
+        );
+        assert_eq!(parse(base).expect("no slo").slo, None);
+        for (bad, key, says) in [
+            ("availability = \"100%\"\n", "availability", "below 100%"),
+            ("availability = \"0%\"\n", "availability", "above 0%"),
+            ("availability = \"99.9\"\n", "availability", "percentage"),
+            (
+                "availability = \"99%\"\nwindow = \"30s\"\n",
+                "window",
+                "from \"1m\"",
+            ),
+            (
+                "availability = \"99%\"\nwindow = \"40d\"\n",
+                "window",
+                "35d",
+            ),
+            (
+                "availability = \"99%\"\nwindow = \"soon\"\n",
+                "window",
+                "not a duration",
+            ),
+            (
+                "availability = \"99%\"\nbudget = 3\n",
+                "budget",
+                "unknown field",
+            ),
+            (
+                "window = \"1h\"\n",
+                "window",
+                "missing field `availability`",
+            ),
+        ] {
+            let text = format!("{base}[slo]\n{bad}");
+            let error = parse(&text).expect_err(bad);
+            assert!(error.message.contains(says), "{bad}: {error}");
+            let expected_line = if key == "window" && bad.starts_with("window") {
+                line_of(&text, "[slo]", 0)
+            } else {
+                line_of(&text, key, 0)
+            };
+            assert_eq!(error.line, expected_line, "{bad}: {error}");
+        }
     }
 
     #[test]

@@ -49,6 +49,10 @@ pub struct DeployRequest {
     /// ship this time (kept in the deploy's history).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_unsafe_migrations: Option<String>,
+    /// `--force`: why the deploy may go ahead although the app's error
+    /// budget is spent (kept in the deploy's history).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub force: Option<String>,
 }
 
 /// An operator's word to a running rollout.
@@ -295,6 +299,38 @@ pub struct AppStatus {
     /// The versions in the app's route: stable first, then the candidate,
     /// then any still draining.
     pub versions: Vec<VersionStatus>,
+    /// The error budget of the app's `[slo]`, if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub budget: Option<BudgetStatus>,
+}
+
+/// Where an app's error budget stands: its `[slo]`, what the window
+/// counted, and how fast the budget burns.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetStatus {
+    /// The objective, e.g. `99.9%`.
+    pub availability: crate::Percent,
+    /// The rolling window, e.g. `30days`.
+    pub window: crate::DurationText,
+    /// Requests over the window.
+    pub requests: u64,
+    /// Failed requests (5xx and upstream failures) over the window.
+    pub errors: u64,
+    /// The errors the objective allows over the window.
+    pub allowed_errors: f64,
+    /// The share of the budget left: 1 untouched, 0 or less spent.
+    pub left: f64,
+    /// The error rate of the last hour over the allowed rate.
+    pub burn_rate_1h: f64,
+    /// The error rate of the last 6 hours over the allowed rate.
+    pub burn_rate_6h: f64,
+}
+
+impl BudgetStatus {
+    /// Whether the budget is spent: no error is left to spend.
+    pub fn is_spent(&self) -> bool {
+        self.left <= 0.0
+    }
 }
 
 /// Where a running progressive rollout stands.

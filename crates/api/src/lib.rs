@@ -18,15 +18,16 @@ mod routes;
 mod targeting_key;
 
 pub use app_config::{
-    AppConfig, AppName, AppSection, BuildSection, ConfigError, DurationText, FlagsSection,
-    GuardrailConfig, GuardrailLimit, GuardrailMetric, HooksSection, HttpMethod, Percent,
-    RelativePath, RolloutSection, RolloutStrategy, SmokeCheck, StopSignal, UrlPath, WebSection,
-    WorkerSection,
+    AppConfig, AppName, AppSection, Availability, BuildSection, ConfigError, DurationText,
+    FlagsSection, GuardrailConfig, GuardrailLimit, GuardrailMetric, HooksSection, HttpMethod,
+    Percent, RelativePath, RolloutSection, RolloutStrategy, SloSection, SloWindow, SmokeCheck,
+    StopSignal, UrlPath, WebSection, WorkerSection,
 };
 pub use apps::{
-    AppInfo, AppStatus, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport, DeployRequest,
-    DeploySource, HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand,
-    RolloutRequest, RolloutStatus, StageTiming, StatusRole, TrafficSummary, VersionStatus,
+    AppInfo, AppStatus, BudgetStatus, DeployEvent, DeployKind, DeployOutcomeKind, DeployReport,
+    DeployRequest, DeploySource, HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest,
+    RolloutCommand, RolloutRequest, RolloutStatus, StageTiming, StatusRole, TrafficSummary,
+    VersionStatus,
 };
 pub use baton_telemetry::WindowSnapshot;
 pub use client::{Client, check_service_name, is_host_name};

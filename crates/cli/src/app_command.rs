@@ -65,9 +65,20 @@ pub struct DeployArgs {
     /// Deploy although the migration lint finds errors; the reason is kept in the deploy's history
     #[arg(long, value_name = "REASON", value_parser = non_empty_reason)]
     pub allow_unsafe_migrations: Option<String>,
+    /// Deploy although the app's error budget is spent; the reason is kept in the deploy's history
+    #[arg(long, value_name = "REASON", value_parser = non_empty_force_reason)]
+    pub force: Option<String>,
     /// Print the events as JSON lines
     #[arg(long)]
     pub json: bool,
+}
+
+/// `--force` must say why: it is what history keeps.
+fn non_empty_force_reason(reason: &str) -> Result<String, String> {
+    if reason.trim().is_empty() {
+        return Err("give the reason to deploy anyway, e.g. \"hotfix for the outage\"".to_string());
+    }
+    Ok(reason.to_string())
 }
 
 /// A reason must say something: it is what history keeps.
@@ -256,6 +267,7 @@ pub async fn deploy(args: DeployArgs, client: Client) -> anyhow::Result<ExitCode
         user: user_name(),
         strategy: args.strategy.clone(),
         allow_unsafe_migrations: args.allow_unsafe_migrations.clone(),
+        force: args.force.clone(),
     };
     let client_task = {
         let (sender, events) = mpsc::unbounded_channel();

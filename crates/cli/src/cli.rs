@@ -7,8 +7,8 @@ use baton_api::RolloutCommand;
 use clap::{Parser, Subcommand};
 
 use crate::{
-    app_command, daemon_command, demo_command, flags_command, migrate_command, probe_command,
-    route_command, status_command, upgrade_command,
+    app_command, budget_command, daemon_command, demo_command, flags_command, migrate_command,
+    probe_command, route_command, status_command, upgrade_command,
 };
 
 /// baton: one binary that deploys web applications with zero failed requests.
@@ -53,6 +53,8 @@ pub enum Command {
     Rollout(app_command::RolloutAction),
     /// Show the running rollout's step and weight and each version's req/s, error rate and p99
     Status(status_command::StatusArgs),
+    /// Show an app's error budget under its [slo]: requests, errors, budget left, burn rates
+    Budget(budget_command::BudgetArgs),
     /// Print the daemon's Prometheus metrics (what the admin listener serves on /metrics)
     Metrics,
     /// Hold an app's new requests at the front door (short maintenance, no errors)
@@ -129,6 +131,9 @@ impl Cli {
             }
             Command::Status(args) => {
                 status_command::run(args, client(self.socket, &state_dir)).await
+            }
+            Command::Budget(args) => {
+                budget_command::run(args, client(self.socket, &state_dir)).await
             }
             Command::Metrics => crate::metrics_command::run(client(self.socket, &state_dir)).await,
             Command::Pause(args) => app_command::pause(args, client(self.socket, &state_dir)).await,

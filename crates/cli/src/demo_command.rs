@@ -378,6 +378,7 @@ impl Sandbox {
             user: USER.to_string(),
             strategy: None,
             allow_unsafe_migrations: None,
+            force: None,
         };
         let run = self.client.deploy(&request, |event| {
             // The failure is reported once, by the caller.

@@ -2,6 +2,7 @@
 //! requests. Run with `cargo run -p baton -- --help`.
 
 mod app_command;
+mod budget_command;
 mod cli;
 mod daemon_command;
 mod demo_command;

@@ -138,6 +138,15 @@ pub fn render(status: &AppStatus) -> String {
         }
         None => out.push_str("rollout  none running\n"),
     }
+    if let Some(budget) = &status.budget {
+        let _ = writeln!(
+            out,
+            "budget   {} left of availability {} over {} (`baton budget` for burn rates)",
+            crate::budget_command::left(budget),
+            budget.availability,
+            budget.window
+        );
+    }
     if status.versions.is_empty() {
         let _ = writeln!(out, "no traffic is routed to {}", status.app);
         return out;
@@ -276,6 +285,7 @@ mod tests {
                     last_5_minutes: traffic(600, 2.0, 0.0125, 1_250.0),
                 },
             ],
+            budget: None,
         }
     }
 
@@ -353,6 +363,7 @@ mod tests {
                 last_minute: TrafficSummary::default(),
                 last_5_minutes: TrafficSummary::default(),
             }],
+            budget: None,
         };
         let text = render(&status);
         assert!(
@@ -377,6 +388,29 @@ mod tests {
                 "-"
             ]
         );
+    }
+
+    #[test]
+    fn an_app_with_an_slo_shows_its_budget_left() {
+        let status = AppStatus {
+            budget: Some(baton_api::BudgetStatus {
+                availability: "99.9%".parse().expect("percent"),
+                window: baton_api::DurationText(Duration::from_secs(3600)),
+                requests: 1_000,
+                errors: 2,
+                allowed_errors: 1.0,
+                left: -1.0,
+                burn_rate_1h: 2.0,
+                burn_rate_6h: 2.0,
+            }),
+            ..canary()
+        };
+        let text = render(&status);
+        assert!(
+            text.contains("budget   spent (-100.0%) left of availability 99.9% over 1h"),
+            "{text}"
+        );
+        assert!(!render(&canary()).contains("budget"));
     }
 
     #[test]

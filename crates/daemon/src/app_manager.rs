@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
 use baton_api::{
-    AppConfig, AppInfo, AppStatus, DeployEvent, DeployKind, DeployOutcomeKind, DeployRequest,
-    HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand, RolloutStatus,
+    AppConfig, AppInfo, AppStatus, BudgetStatus, DeployEvent, DeployKind, DeployOutcomeKind,
+    DeployRequest, HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand,
+    RolloutStatus, SloSection,
 };
 use baton_release::AppRoot;
 use baton_rollout::{Command, DeployPlan, RollbackPlan, RolloutPlan, Strategy};
@@ -18,6 +19,7 @@ use baton_telemetry::rollup::minute_start;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
+use crate::app_budget;
 use crate::app_host::AppHost;
 use crate::app_run::AppRun;
 use crate::app_status;
@@ -156,15 +158,37 @@ impl AppManager {
         // A bad [rollout] or --strategy is refused before anything is claimed
         // or recorded.
         let progressive = plan_of(&config, request.strategy.as_deref())?;
+        let spent = match &config.slo {
+            Some(slo) => self.budget(&app, slo).await.filter(BudgetStatus::is_spent),
+            None => None,
+        };
+        if let (Some(budget), None) = (&spent, &request.force) {
+            return Err(AppError::Invalid(format!(
+                "{app}'s error budget is spent: {} errors in {} requests over {}, {:.0} allowed by \
+                 availability {}; wait for it to recover (`baton budget --app {app}`), or deploy \
+                 anyway with --force \"REASON\" (kept in the deploy's history)",
+                budget.errors,
+                budget.requests,
+                budget.window,
+                budget.allowed_errors,
+                budget.availability
+            )));
+        }
         let guard = self
             .claim(
                 DeployRecord {
                     kind: "deploy".to_string(),
                     // The history keeps why lint errors were let through.
-                    source: match &request.allow_unsafe_migrations {
-                        Some(reason) => format!("{source} (unsafe migrations allowed: {reason})"),
-                        None => source.clone(),
-                    },
+                    source: forced(
+                        match &request.allow_unsafe_migrations {
+                            Some(reason) => {
+                                format!("{source} (unsafe migrations allowed: {reason})")
+                            }
+                            None => source.clone(),
+                        },
+                        request.force.as_deref(),
+                        spent.is_some(),
+                    ),
                     previous_release: previous.clone(),
                     ..new_record(&app, &request.user)
                 },
@@ -549,13 +573,27 @@ impl AppManager {
                 tracing::warn!(app, %error, "Reading the minute rollups failed");
                 Default::default()
             });
-        Ok(app_status::build(
-            info,
-            rollout,
-            &self.host.routes,
-            &earlier,
-            now,
-        ))
+        let slo = info.config.slo.clone();
+        let mut status = app_status::build(info, rollout, &self.host.routes, &earlier, now);
+        if let Some(slo) = slo {
+            status.budget = self.budget(app, &slo).await;
+        }
+        Ok(status)
+    }
+
+    /// `app`'s error budget under `slo` now; `None` if the rollups cannot be
+    /// read (logged).
+    pub async fn budget(&self, app: &str, slo: &SloSection) -> Option<BudgetStatus> {
+        let now = now_ms();
+        let (name, from) = (app.to_string(), app_budget::first_minute(slo, now));
+        let minutes = self
+            .host
+            .on_store(move |store| app_budget::read_minutes(store, &name, from))
+            .await
+            .inspect_err(|error| tracing::warn!(app, %error, "Reading the minute rollups failed"))
+            .ok()?;
+        let live = app_budget::this_minute(&self.host.routes, app, now);
+        Some(app_budget::status(slo, &minutes, live, now))
     }
 
     /// `baton releases`.
@@ -709,6 +747,16 @@ fn no_app(app: &str) -> AppError {
 
 fn to_json(config: &AppConfig) -> Result<String, AppError> {
     serde_json::to_string(config).map_err(|error| AppError::Invalid(error.to_string()))
+}
+
+/// A deploy's source as history keeps it: with why it was `force`d, and
+/// whether the error budget was spent when it was.
+fn forced(source: String, force: Option<&str>, spent: bool) -> String {
+    match (force, spent) {
+        (Some(reason), true) => format!("{source} (error budget spent; forced: {reason})"),
+        (Some(reason), false) => format!("{source} (forced: {reason})"),
+        (None, _) => source,
+    }
 }
 
 fn now_ms() -> u64 {

@@ -59,6 +59,7 @@ pub fn build(
         running_deploy: info.running_deploy,
         rollout,
         versions,
+        budget: None,
     }
 }
 

@@ -12,6 +12,7 @@
 
 mod admin_api;
 mod admin_token;
+mod app_budget;
 mod app_env;
 mod app_host;
 mod app_manager;

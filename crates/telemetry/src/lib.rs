@@ -26,6 +26,7 @@
 
 #![deny(missing_docs)]
 
+pub mod budget;
 mod counts;
 pub mod exposition;
 mod latency;
