@@ -3,14 +3,17 @@
 //! every change makes the revision go up by one and leaves an audit entry
 //! naming who did it, with the flag before and after; a change to what
 //! already is changes nothing; bad input is refused with a message and
-//! changes nothing at all; the flags and their revision survive a restart.
+//! changes nothing at all; the flags and their revision survive a restart;
+//! `baton flags stale` reports the flags fully on or off and unchanged for
+//! longer than `--days`.
 
 mod support;
 
 use anyhow::{Context, ensure};
-use baton_api::{FlagAuditEntry, FlagChanged, FlagInfo, FlagList};
+use baton_api::{FlagAuditEntry, FlagChanged, FlagInfo, FlagList, FlagState, StaleFlags};
+use baton_state::{FlagChange, Store};
 use baton_testkit::{CommandOutput, Daemon};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use support::{TempDir, explain, restart};
 
@@ -306,6 +309,162 @@ async fn flags_and_their_revision_survive_a_restart() -> anyhow::Result<()> {
         ensure!(after == before, "{before:?}\nbecame\n{after:?}");
         let next: FlagChanged = json(&again, &["flags", "on", "a"]).await?;
         ensure!(next.revision == before.revision + 1, "{next:?}");
+        Ok(())
+    }
+    .await;
+    let result = explain(outcome, &again);
+    // The daemon stops before its state directory goes.
+    drop(again);
+    drop(state);
+    result
+}
+
+/// Flags the audit says were last changed `days_ago` days ago by `who`,
+/// added straight to the stopped daemon's state database: the CLI can only
+/// make changes now, and the daemon's clock is the real one.
+fn add_old_flags(daemon: &Daemon, days_ago: u64, flags: &[(&str, &str)]) -> anyhow::Result<()> {
+    const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+    let now_ms = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
+    let store = Store::open(&daemon.state_dir().join("state.db"))?;
+    let set = store.flag_set()?;
+    let mut all: Vec<(String, String)> = set
+        .flags
+        .into_iter()
+        .map(|flag| (flag.name, flag.definition_json))
+        .collect();
+    all.extend(
+        flags
+            .iter()
+            .map(|(name, json)| ((*name).to_string(), (*json).to_string())),
+    );
+    store.change_flags(&FlagChange {
+        base_revision: set.revision,
+        action: "import".to_string(),
+        who: "carol".to_string(),
+        at_ms: now_ms - days_ago * DAY_MS - 60_000,
+        flags: all,
+        segments: set
+            .segments
+            .into_iter()
+            .map(|segment| (segment.id, segment.definition_json))
+            .collect(),
+    })?;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn flags_on_or_off_and_unchanged_for_long_are_stale() -> anyhow::Result<()> {
+    let mut daemon = Daemon::start().await?;
+    let outcome = async {
+        baton(&daemon, &["flags", "set", "fresh_on", "--rollout", "100%"])
+            .await?
+            .success()?;
+        baton(&daemon, &["flags", "set", "fresh_off", "--rollout", "100%"])
+            .await?
+            .success()?;
+        baton(&daemon, &["flags", "off", "fresh_off"])
+            .await?
+            .success()?;
+        baton(&daemon, &["flags", "set", "fresh_half", "--rollout", "50%"])
+            .await?
+            .success()?;
+        let none: StaleFlags = json(&daemon, &["flags", "stale"]).await?;
+        ensure!(none.days == 30 && none.flags.is_empty(), "{none:?}");
+        let human = baton(&daemon, &["flags", "stale"]).await?.success()?;
+        ensure!(human.stdout.contains("no stale flags"), "{}", human.stdout);
+        for bad in ["0", "-3", "soon"] {
+            refused(
+                &daemon,
+                &["flags", "stale", "--days", bad],
+                "not a number of days",
+            )
+            .await?;
+        }
+        Ok(())
+    }
+    .await;
+    if let Err(error) = outcome {
+        return explain(Err(error), &daemon);
+    }
+
+    let state = daemon.keep_state();
+    daemon.signal(nix::sys::signal::Signal::SIGTERM);
+    daemon.wait_exit(Duration::from_secs(30)).await?;
+    // As the daemon writes them (its own serialisation), or its next change
+    // would see them as changed.
+    add_old_flags(
+        &daemon,
+        45,
+        &[(
+            "old_off",
+            r#"{"name":"old_off","enabled":false,"strategies":[],"variants":[]}"#,
+        )],
+    )?;
+    add_old_flags(
+        &daemon,
+        40,
+        &[
+            (
+                "old_on",
+                r#"{"name":"old_on","enabled":true,"strategies":[{"name":"default","parameters":{}}],"variants":[]}"#,
+            ),
+            (
+                "old_half",
+                r#"{"name":"old_half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50","stickiness":"default"}}],"variants":[]}"#,
+            ),
+        ],
+    )?;
+    let again = Daemon::builder()
+        .state_dir(daemon.state_dir())
+        .start()
+        .await?;
+    let outcome = async {
+        let stale: StaleFlags = json(&again, &["flags", "stale"]).await?;
+        let seen: Vec<(&str, FlagState, u64, &str)> = stale
+            .flags
+            .iter()
+            .map(|flag| {
+                (
+                    flag.name.as_str(),
+                    flag.state,
+                    flag.days,
+                    flag.changed_by.as_str(),
+                )
+            })
+            .collect();
+        ensure!(
+            seen == [
+                ("old_off", FlagState::Off, 45, "carol"),
+                ("old_on", FlagState::On, 40, "carol"),
+            ],
+            "oldest first, the 50% rollout and the fresh flags left out: {seen:?}"
+        );
+        let human = baton(&again, &["flags", "stale"]).await?.success()?;
+        let lines: Vec<&str> = human.stdout.lines().collect();
+        ensure!(
+            lines.len() == 4
+                && lines[1].starts_with("old_off")
+                && lines[1].contains(" off ")
+                && lines[1].contains("45")
+                && lines[1].ends_with("carol")
+                && lines[2].starts_with("old_on")
+                && lines[2].contains(" on "),
+            "{}",
+            human.stdout
+        );
+        let fewer: StaleFlags = json(&again, &["flags", "stale", "--days", "42"]).await?;
+        ensure!(
+            fewer.flags.len() == 1 && fewer.flags[0].name == "old_off",
+            "{fewer:?}"
+        );
+        let none: StaleFlags = json(&again, &["flags", "stale", "--days", "365"]).await?;
+        ensure!(none.flags.is_empty(), "{none:?}");
+        // A change makes a flag fresh again.
+        let on: FlagChanged = json(&again, &["flags", "on", "old_off"]).await?;
+        ensure!(on.touched == 1, "{on:?}");
+        let after: StaleFlags = json(&again, &["flags", "stale"]).await?;
+        let names: Vec<&str> = after.flags.iter().map(|flag| flag.name.as_str()).collect();
+        ensure!(names == ["old_on"], "{names:?}");
         Ok(())
     }
     .await;

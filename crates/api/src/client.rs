@@ -13,7 +13,7 @@ use tokio::net::UnixStream;
 
 use crate::flags::{
     FlagActor, FlagAuditEntry, FlagChanged, FlagExport, FlagImportRequest, FlagInfo, FlagList,
-    FlagSetRequest,
+    FlagSetRequest, StaleFlags,
 };
 
 use crate::{
@@ -243,6 +243,13 @@ impl Client {
             Some(name) => format!("/v1/flagset/history?limit={limit}&name={}", encoded(name)),
             None => format!("/v1/flagset/history?limit={limit}"),
         };
+        self.call(Method::GET, &path, None::<&()>).await
+    }
+
+    /// The flags that give every request the same answer and have not
+    /// changed for more than `days` days, the longest unchanged first.
+    pub async fn stale_flags(&self, days: u32) -> Result<StaleFlags, ApiError> {
+        let path = format!("/v1/flagset/stale?days={days}");
         self.call(Method::GET, &path, None::<&()>).await
     }
 

@@ -152,6 +152,47 @@ pub struct FlagAuditEntry {
     pub after: Option<serde_json::Value>,
 }
 
+/// The one answer a settled flag gives every request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlagState {
+    /// On for every request.
+    On,
+    /// Off for every request.
+    Off,
+}
+
+/// The days `baton flags stale` asks for when told none: a month.
+pub const DEFAULT_STALE_DAYS: u32 = 30;
+
+/// `baton flags stale`: the flags that give every request the same answer
+/// and have not changed for more than `days` days, so teams can take them
+/// out of their code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleFlags {
+    /// The threshold asked for: unchanged for more than this many days.
+    pub days: u32,
+    /// The daemon's "now" the ages were counted to, unix epoch millis.
+    pub now_ms: u64,
+    /// The stale flags, the longest unchanged first.
+    pub flags: Vec<StaleFlag>,
+}
+
+/// One stale flag.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StaleFlag {
+    /// The flag's name.
+    pub name: String,
+    /// What every request gets.
+    pub state: FlagState,
+    /// Whole days since its last change.
+    pub days: u64,
+    /// When it last changed (its last audit entry), unix epoch millis.
+    pub changed_at_ms: u64,
+    /// Who changed it last (`unknown` when its audit entry is missing).
+    pub changed_by: String,
+}
+
 /// How the proxy evaluates flags for a service's requests: `[flags]` of an
 /// app with `inject = true`.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

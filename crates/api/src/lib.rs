@@ -34,8 +34,9 @@ pub use client::{Client, check_service_name, is_host_name};
 pub use daemon_info::{DaemonInfo, ListenerInfo, UpgradeOutcome, UpgradeRequest};
 pub use error::{ApiError, ErrorBody};
 pub use flags::{
-    FlagActor, FlagAuditEntry, FlagChanged, FlagExport, FlagImportRequest, FlagInfo, FlagInjection,
-    FlagList, FlagSetRequest, FlagSettings, VariantWeight, check_flag_name,
+    DEFAULT_STALE_DAYS, FlagActor, FlagAuditEntry, FlagChanged, FlagExport, FlagImportRequest,
+    FlagInfo, FlagInjection, FlagList, FlagSetRequest, FlagSettings, FlagState, StaleFlag,
+    StaleFlags, VariantWeight, check_flag_name,
 };
 pub use migrate_config::{EnvVarName, MigrateSection};
 pub use routes::{

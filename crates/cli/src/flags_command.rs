@@ -8,8 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use baton_api::{
-    Client, FlagActor, FlagAuditEntry, FlagChanged, FlagImportRequest, FlagInfo, FlagList,
-    FlagSetRequest, FlagSettings, VariantWeight,
+    Client, DEFAULT_STALE_DAYS, FlagActor, FlagAuditEntry, FlagChanged, FlagImportRequest,
+    FlagInfo, FlagList, FlagSetRequest, FlagSettings, FlagState, StaleFlags, VariantWeight,
 };
 use clap::Subcommand;
 use serde::Serialize;
@@ -37,6 +37,8 @@ pub enum FlagsCommand {
     Export(ExportArgs),
     /// Show who changed what and when, newest first
     History(HistoryArgs),
+    /// List flags fully on or fully off and unchanged for longer than --days, to remove from code
+    Stale(StaleArgs),
 }
 
 /// `--json`.
@@ -109,6 +111,22 @@ pub struct HistoryArgs {
     /// How many entries
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Options of `flags stale`.
+#[derive(Debug, clap::Args)]
+pub struct StaleArgs {
+    /// Report flags unchanged for more than this many days
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = DEFAULT_STALE_DAYS,
+        value_parser = parse_days,
+        allow_hyphen_values = true
+    )]
+    pub days: u32,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -186,6 +204,11 @@ pub async fn run(command: FlagsCommand, client: Client) -> anyhow::Result<ExitCo
                 .await?;
             print(&entries, args.output.json, |entries| print_history(entries))?;
         }
+        FlagsCommand::Stale(args) => {
+            let stale = client.stale_flags(args.days).await?;
+            // A report, not a check: stale flags are no failure.
+            print(&stale, args.output.json, print_stale)?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -228,13 +251,7 @@ fn print_list(list: &FlagList) {
         println!("no flags yet: `baton flags set NAME --rollout 5%` creates one");
         return;
     }
-    let width = list
-        .flags
-        .iter()
-        .map(|flag| flag.name.len())
-        .max()
-        .unwrap_or(4)
-        .max(4);
+    let width = name_width(list.flags.iter().map(|flag| flag.name.as_str()));
     println!("{:<width$}  STATE  REV  ON FOR", "FLAG");
     for flag in &list.flags {
         let warned = if flag.warnings.is_empty() {
@@ -250,6 +267,11 @@ fn print_list(list: &FlagList) {
             on_for(flag)
         );
     }
+}
+
+/// The width of a FLAG column holding `names`.
+fn name_width<'a>(names: impl Iterator<Item = &'a str>) -> usize {
+    names.map(str::len).max().unwrap_or(0).max("FLAG".len())
 }
 
 fn state(flag: &FlagInfo) -> &'static str {
@@ -366,6 +388,37 @@ fn print_history(entries: &[FlagAuditEntry]) {
     }
 }
 
+fn print_stale(stale: &StaleFlags) {
+    if stale.flags.is_empty() {
+        println!(
+            "no stale flags: none has been fully on or fully off, unchanged, for more than {} day{}",
+            stale.days,
+            plural(usize::try_from(stale.days).unwrap_or(usize::MAX))
+        );
+        return;
+    }
+    let width = name_width(stale.flags.iter().map(|flag| flag.name.as_str()));
+    println!("{:<width$}  STATE  DAYS  CHANGED BY", "FLAG");
+    for flag in &stale.flags {
+        let state = match flag.state {
+            FlagState::On => "on",
+            FlagState::Off => "off",
+        };
+        println!(
+            "{:<width$}  {state:<5}  {:>4}  {}",
+            flag.name, flag.days, flag.changed_by
+        );
+    }
+    println!(
+        "{} flag{} fully on or off, unchanged for more than {} days: take {} out of the code, \
+         then `baton flags delete`",
+        stale.flags.len(),
+        plural(stale.flags.len()),
+        stale.days,
+        if stale.flags.len() == 1 { "it" } else { "them" }
+    );
+}
+
 /// What one entry did to its flag, in a few words.
 fn change(entry: &FlagAuditEntry) -> &'static str {
     let enabled = |definition: &Option<serde_json::Value>| {
@@ -396,6 +449,16 @@ fn parse_percent(text: &str) -> Result<f64, String> {
         Ok(percent) if (0.0..=100.0).contains(&percent) => Ok(percent),
         _ => Err(format!(
             "{text:?} is not a percentage from 0% to 100%; write e.g. 5% or 12.5%"
+        )),
+    }
+}
+
+/// `--days`: a whole number of days, 1 or more.
+fn parse_days(text: &str) -> Result<u32, String> {
+    match text.trim().parse::<u32>() {
+        Ok(days) if days >= 1 => Ok(days),
+        _ => Err(format!(
+            "{text:?} is not a number of days; give a whole number, 1 or more (default {DEFAULT_STALE_DAYS})"
         )),
     }
 }
@@ -459,6 +522,16 @@ mod tests {
         for bad in ["101%", "-1%", "five", "", "5%%x"] {
             let error = parse_percent(bad).unwrap_err();
             assert!(error.contains("not a percentage"), "{bad}: {error}");
+        }
+    }
+
+    #[test]
+    fn days_are_whole_and_positive() {
+        assert_eq!(parse_days("30"), Ok(30));
+        assert_eq!(parse_days(" 1 "), Ok(1));
+        for bad in ["0", "-3", "thirty", "", "1.5", "99999999999"] {
+            let error = parse_days(bad).unwrap_err();
+            assert!(error.contains("not a number of days"), "{bad}: {error}");
         }
     }
 

@@ -14,11 +14,12 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use baton_api::{FlagAuditEntry, FlagChanged, FlagInfo, FlagList, VariantWeight};
+use baton_api::{FlagAuditEntry, FlagChanged, FlagInfo, FlagList, StaleFlags, VariantWeight};
 use baton_flags::{ClientFeatures, Feature, Features, FlagsError, Segment};
 use baton_state::{FlagChange, FlagSetRecord, StateError, Store};
 use tokio::sync::{Mutex, watch};
 
+use crate::flag_staleness::{LastChange, stale_flags};
 use crate::flag_summary::describe_strategy;
 
 /// Why a flag change or read was refused; nothing was changed.
@@ -250,6 +251,51 @@ impl FlagService {
             .collect())
     }
 
+    /// `baton flags stale`: the flags that give every request the same
+    /// answer and whose last change (their last audit entry) is more than
+    /// `days` days before `now_ms`, the longest unchanged first.
+    pub async fn stale(&self, days: u32, now_ms: u64) -> Result<StaleFlags, FlagError> {
+        if days == 0 {
+            return Err(FlagError::Invalid(
+                "days must be 1 or more: stale flags are those unchanged for more than that \
+                 many days"
+                    .to_string(),
+            ));
+        }
+        // The flags first, then the audit: an entry is never older than the
+        // flag it describes.
+        let snapshot = self.current();
+        let store = Arc::clone(&self.store);
+        let entries = tokio::task::spawn_blocking(move || store.flag_last_changes())
+            .await
+            .map_err(|error| FlagError::Internal(error.to_string()))??;
+        // A flag with no audit entry (none is made without one) keeps the
+        // date stored with it.
+        let mut changes: HashMap<String, LastChange> = snapshot
+            .changed
+            .iter()
+            .map(|(name, (_, at_ms))| {
+                let change = LastChange {
+                    at_ms: *at_ms,
+                    who: "unknown".to_string(),
+                };
+                (name.clone(), change)
+            })
+            .collect();
+        for entry in entries {
+            let change = LastChange {
+                at_ms: entry.at_ms,
+                who: entry.who,
+            };
+            changes.insert(entry.name, change);
+        }
+        Ok(StaleFlags {
+            days,
+            now_ms,
+            flags: stale_flags(&snapshot.features.state().features, &changes, now_ms, days),
+        })
+    }
+
     fn ready(&self, features: Features) -> Features {
         match &self.hostname {
             Some(hostname) => features.with_hostname(hostname.clone()),
@@ -357,7 +403,8 @@ pub fn hostname() -> Option<String> {
         .filter(|name| !name.is_empty())
 }
 
-fn unix_ms() -> u64 {
+/// The daemon's clock, unix epoch millis.
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |since| {
@@ -463,6 +510,60 @@ mod tests {
         assert_eq!(flags.list().revision, 1);
         assert_eq!(flags.list().flags.len(), 2);
         assert_eq!(flags.history(None, 10).await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn stale_flags_are_counted_from_their_last_audit_entry() {
+        use crate::flag_staleness::DAY_MS;
+
+        let store = Arc::new(Store::open_in_memory().unwrap());
+        let old = 1_700_000_000_000;
+        let definitions = [
+            ("on", r#"{"name":"on","enabled":true}"#),
+            ("off", r#"{"name":"off","enabled":false}"#),
+            (
+                "half",
+                r#"{"name":"half","enabled":true,"strategies":[{"name":"flexibleRollout","parameters":{"rollout":"50"}}]}"#,
+            ),
+        ];
+        store
+            .change_flags(&FlagChange {
+                base_revision: 0,
+                action: "import".to_string(),
+                who: "carol".to_string(),
+                at_ms: old,
+                flags: definitions
+                    .iter()
+                    .map(|(name, json)| (name.to_string(), json.to_string()))
+                    .collect(),
+                segments: Vec::new(),
+            })
+            .unwrap();
+        let flags = FlagService::load(store, None).unwrap();
+        let now = old + 40 * DAY_MS;
+        let stale = flags.stale(30, now).await.unwrap();
+        let seen: Vec<(&str, u64, &str)> = stale
+            .flags
+            .iter()
+            .map(|flag| (flag.name.as_str(), flag.days, flag.changed_by.as_str()))
+            .collect();
+        assert_eq!(seen, [("off", 40, "carol"), ("on", 40, "carol")]);
+        assert!(flags.stale(40, now).await.unwrap().flags.is_empty());
+
+        // A change (made now, by the real clock) makes the flag fresh.
+        flags
+            .change("off", "bob", Some("on"), switch("on", false))
+            .await
+            .unwrap();
+        let stale = flags.stale(30, unix_ms()).await.unwrap();
+        assert!(
+            stale.flags.iter().all(|flag| flag.name != "on"),
+            "{stale:?}"
+        );
+        assert!(matches!(
+            flags.stale(0, now).await,
+            Err(FlagError::Invalid(_))
+        ));
     }
 
     #[tokio::test]

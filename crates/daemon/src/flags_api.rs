@@ -1,7 +1,7 @@
 //! The flag commands over HTTP: list, show, set, on, off, delete, import,
-//! export and history. The control socket serves them for the CLI (the
-//! caller names its OS user); the admin listener serves the same behind
-//! the admin token, and records its changes as made by `admin-api`.
+//! export, history and stale. The control socket serves them for the CLI
+//! (the caller names its OS user); the admin listener serves the same
+//! behind the admin token, and records its changes as made by `admin-api`.
 
 use std::sync::Arc;
 
@@ -11,12 +11,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use baton_api::{
-    ErrorBody, FlagActor, FlagExport, FlagImportRequest, FlagSetRequest, check_flag_name,
+    DEFAULT_STALE_DAYS, ErrorBody, FlagActor, FlagExport, FlagImportRequest, FlagSetRequest,
+    check_flag_name,
 };
 use baton_flags::ClientFeatures;
 use baton_state::StateError;
 
-use crate::flag_service::{Edit, FlagError, FlagService};
+use crate::flag_service::{Edit, FlagError, FlagService, unix_ms};
 use crate::flag_settings;
 
 /// Who the changes made through a router are recorded as made by.
@@ -60,6 +61,7 @@ pub fn router(flags: Arc<FlagService>, caller: Caller, prefix: &str) -> Router {
             put(import).post(import),
         )
         .route(&format!("{prefix}/flagset/history"), get(history))
+        .route(&format!("{prefix}/flagset/stale"), get(stale))
         .with_state(Arc::new(FlagsState { flags, caller }))
 }
 
@@ -193,6 +195,23 @@ async fn history(
         state
             .flags
             .history(query.name, query.limit.unwrap_or(50))
+            .await,
+    )
+}
+
+/// `?days=N` of `stale`.
+#[derive(serde::Deserialize)]
+struct StaleQuery {
+    days: Option<u32>,
+}
+
+/// Flags settled and unchanged for more than `days` days (default
+/// [`DEFAULT_STALE_DAYS`]), counted to the daemon's clock.
+async fn stale(State(state): State<Arc<FlagsState>>, Query(query): Query<StaleQuery>) -> Response {
+    answer(
+        state
+            .flags
+            .stale(query.days.unwrap_or(DEFAULT_STALE_DAYS), unix_ms())
             .await,
     )
 }

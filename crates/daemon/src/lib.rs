@@ -31,6 +31,7 @@ mod external_metric;
 mod flag_annotator;
 mod flag_service;
 mod flag_settings;
+mod flag_staleness;
 mod flag_summary;
 mod flags_api;
 mod handoff;

@@ -178,12 +178,12 @@ impl Strategy {
         })
     }
 
-    fn parameter(&self, name: &str) -> Option<&str> {
+    pub(crate) fn parameter(&self, name: &str) -> Option<&str> {
         self.parameters.get(name).map(String::as_str)
     }
 
     /// A comma-separated parameter's entries, trimmed, empty ones left out.
-    fn list(&self, name: &str) -> impl Iterator<Item = &str> {
+    pub(crate) fn list(&self, name: &str) -> impl Iterator<Item = &str> {
         self.parameter(name)
             .unwrap_or_default()
             .split(',')
@@ -191,7 +191,7 @@ impl Strategy {
             .filter(|entry| !entry.is_empty())
     }
 
-    fn percent(&self, name: &str) -> Result<f64, String> {
+    pub(crate) fn percent(&self, name: &str) -> Result<f64, String> {
         let text = self
             .parameter(name)
             .ok_or_else(|| format!("it has no {name} parameter"))?;

@@ -92,6 +92,30 @@ impl Store {
             },
         )
     }
+
+    /// The last audit entry of every flag that has one (deleted flags
+    /// included: theirs is the removal), oldest first: when each flag last
+    /// changed and who changed it.
+    pub fn flag_last_changes(&self) -> Result<Vec<FlagAuditRecord>, StateError> {
+        let path = self.path();
+        self.read(
+            || "reading when each feature flag last changed".to_owned(),
+            |tx| {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT revision, subject, name, action, who, at_ms, before_json, \
+                     after_json FROM flag_audit WHERE id IN \
+                     (SELECT MAX(id) FROM flag_audit WHERE subject = 'flag' GROUP BY name) \
+                     ORDER BY id",
+                )?;
+                let mut rows = stmt.query([])?;
+                let mut entries = Vec::new();
+                while let Some(row) = rows.next()? {
+                    entries.push(decode_audit(row, path)?);
+                }
+                Ok(entries)
+            },
+        )
+    }
 }
 
 fn read_revision(tx: &Transaction<'_>, path: &Path) -> Result<u64, Fail> {
@@ -473,6 +497,36 @@ mod tests {
         );
         assert_eq!(store.flag_set().unwrap().flags[0].definition_json, "{1}");
         assert_eq!(store.flag_history(None, 10).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn each_flag_s_last_change_is_its_newest_audit_entry() {
+        let store = Store::open_in_memory().unwrap();
+        assert!(store.flag_last_changes().unwrap().is_empty());
+        let mut first = change(0, "import", &[("a", "{1}"), ("b", "{2}"), ("c", "{3}")]);
+        first.segments = vec![(7, "{seg}".to_owned())];
+        store.change_flags(&first).unwrap();
+        let mut second = change(1, "off", &[("a", "{1}"), ("b", "{4}")]);
+        second.who = "bob".to_owned();
+        store.change_flags(&second).unwrap();
+        let last: Vec<_> = store
+            .flag_last_changes()
+            .unwrap()
+            .into_iter()
+            .map(|entry| (entry.name, entry.action, entry.who, entry.at_ms))
+            .collect();
+        let entry = |name: &str, action: &str, who: &str, at_ms| {
+            (name.to_owned(), action.to_owned(), who.to_owned(), at_ms)
+        };
+        assert_eq!(
+            last,
+            [
+                entry("a", "import", "alice", 1_000),
+                entry("b", "off", "bob", 1_001),
+                entry("c", "off", "bob", 1_001),
+            ],
+            "one entry per flag, the newest, segments left out"
+        );
     }
 
     #[test]
