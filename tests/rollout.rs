@@ -122,18 +122,31 @@ async fn wait_deploying(daemon: &Daemon, app: &str) -> anyhow::Result<()> {
     .await
 }
 
+/// Deploys `app` as v1, puts 4 clients on it, then starts deploying v2 (a
+/// progressive rollout) in the background and waits until it runs.
+async fn start_rollout_under_load(
+    daemon: &Daemon,
+    app: &AppSource,
+    name: &str,
+) -> anyhow::Result<(
+    Load,
+    JoinHandle<anyhow::Result<baton_testkit::CommandOutput>>,
+)> {
+    deploy(daemon, app).await?.success()?;
+    let load = Load::start(daemon.http_address(), 4, "/");
+    load.wait_for_answers(50).await?;
+    app.set_version("v2")?;
+    let rollout = spawn_baton(daemon, &deploy_args(app));
+    wait_deploying(daemon, name).await?;
+    Ok((load, rollout))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn abort_and_promote_reach_a_running_rollout() -> anyhow::Result<()> {
     let app = canary("commanded", "10m", "20m")?;
     let daemon = Daemon::start().await?;
     let outcome = async {
-        deploy(&daemon, &app).await?.success()?;
-        let load = Load::start(daemon.http_address(), 4, "/");
-        load.wait_for_answers(50).await?;
-
-        app.set_version("v2")?;
-        let aborted = spawn_baton(&daemon, &deploy_args(&app));
-        wait_deploying(&daemon, "commanded").await?;
+        let (load, aborted) = start_rollout_under_load(&daemon, &app, "commanded").await?;
         daemon
             .baton(&["abort", "--app", "commanded"])
             .await?
@@ -219,13 +232,7 @@ async fn status_shows_a_running_canary_and_no_rollout_after_abort() -> anyhow::R
     let app = canary("watched", "10m", "20m")?;
     let daemon = Daemon::start().await?;
     let outcome = async {
-        deploy(&daemon, &app).await?.success()?;
-        let load = Load::start(daemon.http_address(), 4, "/");
-        load.wait_for_answers(50).await?;
-
-        app.set_version("v2")?;
-        let aborted = spawn_baton(&daemon, &deploy_args(&app));
-        wait_deploying(&daemon, "watched").await?;
+        let (load, aborted) = start_rollout_under_load(&daemon, &app, "watched").await?;
         // Ten-minute steps: the canary holds its first step for the whole
         // test, so both versions keep serving until the abort.
         wait_until(SOON, "both versions to serve under the canary", || async {
