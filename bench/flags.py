@@ -18,6 +18,8 @@ Usage: bench/flags.py BIN_DIR CRITERION_DIR BENCHMARKS.md (bench/flags.sh runs i
 import http.client, json, os, platform, re, shutil, signal, socket, statistics
 import subprocess, sys, tempfile, threading, time
 
+from bench_report import cpu_model, free_port, stop_all, write_section
+
 BIN, CRITERION, OUT = sys.argv[1:4]
 TOGGLES = int(os.environ.get("TOGGLES", "20"))
 WRK_SECONDS = int(os.environ.get("WRK_SECONDS", "10"))
@@ -29,12 +31,6 @@ CASES = [
     ("two_strategies", "two strategies (`userWithId` missing, then a 50% rollout)"),
     ("hundred_flags", "100 flags for one request (per request)"),
 ]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def median_ns(case, engine):
@@ -121,19 +117,7 @@ targeting_key = "cookie:user_id"
         return out
 
     def __exit__(self, *_):
-        try:
-            os.killpg(self.daemon.pid, signal.SIGTERM)
-            self.daemon.wait(15)
-        except Exception:
-            pass
-        for proc in os.listdir("/proc"):
-            if proc.isdigit():
-                try:
-                    if os.readlink(f"/proc/{proc}/cwd").startswith(self.work):
-                        os.killpg(int(proc), signal.SIGKILL)
-                except Exception:
-                    pass
-        shutil.rmtree(self.work, ignore_errors=True)
+        stop_all(self.daemon, self.work)
 
 
 def wrk(host, path, connections):
@@ -208,21 +192,8 @@ def percentile(values, q):
     return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
 
 
-def write_section(section):
-    text = open(OUT).read() if os.path.exists(OUT) else "# Benchmarks\n"
-    begin, end = "<!-- begin flags -->", "<!-- end flags -->"
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end) + r"\n", lambda _: section,
-                      text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(OUT, "w").write(text)
-    print(section)
-
-
 def main():
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
-                if line.startswith("model name")), "unknown")
+    cpu = cpu_model()
     lines = ["<!-- begin flags -->",
              "## Feature flags",
              "",
@@ -288,7 +259,7 @@ def main():
               " first `off` answer reached the client before the CLI had exited. Goal: under"
               " 20 ms.",
               "<!-- end flags -->", ""]
-    write_section("\n".join(lines))
+    write_section(OUT, "flags", "\n".join(lines))
 
 
 main()

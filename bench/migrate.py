@@ -27,6 +27,8 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench_report import write_section
+
 FILES = int(os.environ.get("FILES", "1000"))
 STATEMENTS = int(os.environ.get("STATEMENTS", "50"))
 RUNS = int(os.environ.get("RUNS", "5"))
@@ -180,17 +182,6 @@ def coverage_table():
     return lines
 
 
-def write_section(path, section):
-    text = Path(path).read_text()
-    begin, end = "<!-- begin migrate -->", "<!-- end migrate -->"
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end) + r"\n",
-                      lambda _: section, text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    Path(path).write_text(text)
-
-
 def main():
     baton, squawk, benchmarks = sys.argv[1:4]
     version = subprocess.run([squawk, "--version"], capture_output=True, text=True).stdout.strip()
@@ -240,7 +231,7 @@ def main():
         "<!-- end migrate -->",
         "",
     ]
-    write_section(benchmarks, "\n".join(lines))
+    write_section(benchmarks, "migrate", "\n".join(lines))
 
 
 if __name__ == "__main__":

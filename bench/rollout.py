@@ -16,6 +16,8 @@ Usage: bench/rollout.py BIN_DIR BENCHMARKS.md [rollback] [shadow]
 import http.client, json, os, platform, re, shutil, signal, socket, statistics
 import subprocess, sys, tempfile, threading, time
 
+from bench_report import cpu_model, free_port, stop_all, write_section
+
 BIN = sys.argv[1]
 OUT = sys.argv[2]
 RUNS = int(os.environ.get("RUNS", "3"))
@@ -24,11 +26,6 @@ MIN_REQUESTS = 50
 ERROR_RATE = 0.05
 FLAGGER_INTERVAL_S = 60  # Flagger's default analysis interval
 FLAGGER_THRESHOLD = 1    # Flagger's default failed checks before rollback
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 def baton(state, *args, check=True):
     out = subprocess.run([f"{BIN}/baton", "--state-dir", state, *args],
@@ -116,19 +113,7 @@ class Host:
                 "--config", f"{self.src}/baton.toml"]
 
     def __exit__(self, *_):
-        try:
-            os.killpg(self.daemon.pid, signal.SIGTERM)
-            self.daemon.wait(15)
-        except Exception:
-            pass
-        for proc in os.listdir("/proc"):
-            if proc.isdigit():
-                try:
-                    if os.readlink(f"/proc/{proc}/cwd").startswith(self.work):
-                        os.killpg(int(proc), signal.SIGKILL)
-                except Exception:
-                    pass
-        shutil.rmtree(self.work, ignore_errors=True)
+        stop_all(self.daemon, self.work)
 
 def start_clients(port):
     stop, logs = threading.Event(), [[] for _ in range(CLIENTS)]
@@ -318,30 +303,15 @@ taking 200 ms per copy, client latency stays in the milliseconds: no client wait
 <!-- end shadow -->
 """
 
-def write_section(name, section):
-    text = open(OUT).read() if os.path.exists(OUT) else "# Benchmarks\n"
-    begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
-    if begin in text:
-        text = re.sub(re.escape(begin) + r".*?" + re.escape(end) + r"\n", lambda _: section,
-                      text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(OUT, "w").write(text)
-    print(section)
-
 def main():
-    cpu = "unknown"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     machine = (f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
                f"- machine: {cpu}, {os.cpu_count()} cores, Linux {platform.release()}\n"
                f"- load average before the run: {open('/proc/loadavg').read().split()[:3]}")
     parts = sys.argv[3:] or ["rollback", "shadow"]
     if "rollback" in parts:
-        write_section("rollout", rollback_section(machine))
+        write_section(OUT, "rollout", rollback_section(machine))
     if "shadow" in parts:
-        write_section("shadow", shadow_section(machine))
+        write_section(OUT, "shadow", shadow_section(machine))
 
 main()

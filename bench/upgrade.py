@@ -14,15 +14,12 @@ Usage: bench/upgrade.py BIN_DIR BENCHMARKS.md   (bench/upgrade.sh runs it)
 import http.client, os, platform, re, shutil, signal, socket, statistics, subprocess
 import sys, tempfile, threading, time
 
+from bench_report import cpu_model, free_port, write_section
+
 BIN, OUT = sys.argv[1], sys.argv[2]
 RUNS = int(os.environ.get("RUNS", "3"))
 CLIENTS = 16
 RELOADS = 10
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 def wait_port(port, deadline=15):
     end = time.time() + deadline
@@ -193,11 +190,7 @@ def main():
         results[proxy.name] = [one_run(proxy) for _ in range(RUNS)]
         print(proxy.name, results[proxy.name], flush=True)
     baton = proxies[0]
-    cpu = "unknown"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     versions = {
         "haproxy": subprocess.run(["haproxy", "-v"], capture_output=True, text=True).stdout.split("\n")[0],
         "nginx": subprocess.run(["nginx", "-v"], capture_output=True, text=True).stderr.strip(),
@@ -231,13 +224,6 @@ report): median {statistics.median(baton.ready_ms):.0f} ms (max {max(baton.ready
 median {statistics.median(baton.command_ms):.0f} ms.
 <!-- end upgrade -->
 """
-    text = open(OUT).read() if os.path.exists(OUT) else "# Benchmarks\n"
-    if "<!-- begin upgrade -->" in text:
-        text = re.sub(r"<!-- begin upgrade -->.*?<!-- end upgrade -->\n", lambda _: section, text,
-                      flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    open(OUT, "w").write(text)
-    print(section)
+    write_section(OUT, "upgrade", section)
 
 main()
