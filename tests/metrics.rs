@@ -14,11 +14,11 @@ use anyhow::{Context, ensure};
 use baton_state::Store;
 use baton_testkit::{AppSource, Daemon};
 use http::{Method, StatusCode};
-use prometheus_parse::{Sample, Scrape, Value};
+use prometheus_parse::{Scrape, Value};
 
 use support::{
     Http1, admin_address, admin_call, admin_daemon, bearer, deploy_app, explain, header_text,
-    restart,
+    matches, parse_metrics, restart, value, values,
 };
 
 /// What the test sent through the proxy, by status class.
@@ -53,41 +53,6 @@ async fn send(daemon: &Daemon, version: &str, paths: &[(&str, u16, u64)]) -> any
         }
     }
     Ok(sent)
-}
-
-fn parse(text: &str) -> anyhow::Result<Scrape> {
-    ensure!(text.ends_with("# EOF\n"), "not a whole exposition:\n{text}");
-    Ok(Scrape::parse(
-        text.lines().map(|line| Ok(line.to_string())),
-    )?)
-}
-
-fn matches(sample: &Sample, metric: &str, labels: &[(&str, &str)]) -> bool {
-    sample.metric == metric
-        && labels
-            .iter()
-            .all(|(name, value)| sample.labels.get(name) == Some(*value))
-}
-
-/// The values of the samples of `metric` with `labels` (and any others).
-fn values(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> anyhow::Result<Vec<f64>> {
-    scrape
-        .samples
-        .iter()
-        .filter(|sample| matches(sample, metric, labels))
-        .map(|sample| match sample.value {
-            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => Ok(v),
-            ref other => anyhow::bail!("{metric} {labels:?} is {other:?}"),
-        })
-        .collect()
-}
-
-/// The value of the one sample of `metric` with `labels`.
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> anyhow::Result<f64> {
-    match values(scrape, metric, labels)?.as_slice() {
-        [one] => Ok(*one),
-        other => anyhow::bail!("{metric} {labels:?}: {other:?}, want one sample"),
-    }
 }
 
 /// Fails unless `metric` has samples with `labels` and each passes `check`.
@@ -155,7 +120,7 @@ async fn scrape_admin(daemon: &Daemon) -> anyhow::Result<Scrape> {
         content_type.starts_with("application/openmetrics-text"),
         "{content_type}"
     );
-    parse(&reply.text())
+    parse_metrics(&reply.text())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -202,7 +167,7 @@ async fn metrics_count_every_request_exactly_and_need_the_token() -> anyhow::Res
 
         // `baton metrics` prints the same text over the control socket.
         let printed = daemon.baton(&["metrics"]).await?.success()?;
-        let printed = parse(&printed.stdout)?;
+        let printed = parse_metrics(&printed.stdout)?;
         ensure!(exposed(&printed, "counted", &r1)? == sent_v1);
 
         // v2 replaces v1: v1's counters stay as they were, v2's start.

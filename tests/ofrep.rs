@@ -29,7 +29,8 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use support::{
-    Reply, SOON, TempDir, deploy, deploy_app, exchange, explain, header_text, restart, send,
+    Reply, SOON, TempDir, deploy, deploy_app, exchange, explain, header_text, parse_metrics,
+    restart, send, value, values,
 };
 
 const ADMIN: &str = "the-admin-token-of-this-test";
@@ -566,6 +567,62 @@ async fn the_proxy_injects_flags_and_the_kill_switch_holds_once_off_returns() ->
             last.iter().any(|value| value.ends_with("kill=off")),
             "{last:?}"
         );
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
+/// Every evaluation is counted in `/metrics` by flag, source and result,
+/// exactly: OFREP single and bulk answers, and the proxy's injection; a
+/// bulk answer the client still has (304) evaluated nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_evaluation_is_counted_by_flag_source_and_result() -> anyhow::Result<()> {
+    let app = AppSource::builder("counted-flags", "v1")
+        .extra("[flags]\ninject = true\ntargeting_key = \"cookie:user_id\"\n")
+        .build()?;
+    let (daemon, _tokens, _) = flag_daemon().await?;
+    let outcome = async {
+        deploy_app(&daemon, &app).await?.success()?;
+        let admin = admin_address(&daemon).await?;
+        for _ in 0..3 {
+            let one = evaluate(admin, Some("new_editor"), &user("alice")).await?;
+            ensure!(one.status == StatusCode::OK, "{one:?}");
+        }
+        let bulk = evaluate(admin, None, &user("alice")).await?;
+        ensure!(bulk.status == StatusCode::OK, "{bulk:?}");
+        let etag = header_text(&bulk.headers, "etag").to_string();
+        let cached = bulk_if_none_match(admin, "alice", &etag).await?;
+        ensure!(cached.status == StatusCode::NOT_MODIFIED, "{cached:?}");
+        let mut sender = connect(daemon.http_address()).await?;
+        for _ in 0..2 {
+            let seen = flags_seen(&mut sender, "app.test", "user_id=alice").await?;
+            ensure!(
+                seen == ["new_editor=on,checkout=variant_b,dark=off,half=off"],
+                "{seen:?}"
+            );
+        }
+        let printed = daemon.baton(&["metrics"]).await?.success()?;
+        let scrape = parse_metrics(&printed.stdout)?;
+        let count = |flag: &str, source: &str, result: &str| {
+            value(
+                &scrape,
+                "baton_flag_evaluations_total",
+                &[("flag", flag), ("source", source), ("result", result)],
+            )
+        };
+        ensure!(count("new_editor", "ofrep", "on")? == 4.0);
+        ensure!(count("dark", "ofrep", "off")? == 1.0);
+        ensure!(count("checkout", "ofrep", "on")? == 1.0);
+        ensure!(count("new_editor", "proxy", "on")? == 2.0);
+        ensure!(count("half", "proxy", "off")? == 2.0);
+        // Alice never saw new_editor off: no such series.
+        let none = values(
+            &scrape,
+            "baton_flag_evaluations_total",
+            &[("flag", "new_editor"), ("result", "off")],
+        )?;
+        ensure!(none.is_empty(), "{none:?}");
         Ok(())
     }
     .await;

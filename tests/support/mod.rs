@@ -848,3 +848,54 @@ pub async fn admin_call(
 pub fn bearer() -> String {
     format!("Bearer {ADMIN_TOKEN}")
 }
+
+// ---------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------
+
+/// An OpenMetrics exposition (`/metrics`, `baton metrics`), parsed.
+pub fn parse_metrics(text: &str) -> anyhow::Result<prometheus_parse::Scrape> {
+    ensure!(text.ends_with("# EOF\n"), "not a whole exposition:\n{text}");
+    Ok(prometheus_parse::Scrape::parse(
+        text.lines().map(|line| Ok(line.to_string())),
+    )?)
+}
+
+/// Whether `sample` is of `metric` and has `labels` (and maybe others).
+pub fn matches(sample: &prometheus_parse::Sample, metric: &str, labels: &[(&str, &str)]) -> bool {
+    sample.metric == metric
+        && labels
+            .iter()
+            .all(|(name, value)| sample.labels.get(name) == Some(*value))
+}
+
+/// The values of the samples of `metric` with `labels` (and any others).
+pub fn values(
+    scrape: &prometheus_parse::Scrape,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> anyhow::Result<Vec<f64>> {
+    scrape
+        .samples
+        .iter()
+        .filter(|sample| matches(sample, metric, labels))
+        .map(|sample| match sample.value {
+            prometheus_parse::Value::Counter(v)
+            | prometheus_parse::Value::Gauge(v)
+            | prometheus_parse::Value::Untyped(v) => Ok(v),
+            ref other => anyhow::bail!("{metric} {labels:?} is {other:?}"),
+        })
+        .collect()
+}
+
+/// The value of the one sample of `metric` with `labels`.
+pub fn value(
+    scrape: &prometheus_parse::Scrape,
+    metric: &str,
+    labels: &[(&str, &str)],
+) -> anyhow::Result<f64> {
+    match values(scrape, metric, labels)?.as_slice() {
+        [one] => Ok(*one),
+        other => anyhow::bail!("{metric} {labels:?}: {other:?}, want one sample"),
+    }
+}

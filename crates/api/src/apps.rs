@@ -145,8 +145,18 @@ pub enum DeployKind {
     Rollback,
 }
 
+impl DeployKind {
+    /// `deploy` or `rollback`, as the history and the JSON say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployKind::Deploy => "deploy",
+            DeployKind::Rollback => "rollback",
+        }
+    }
+}
+
 /// What a finished deploy or rollback did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeployReport {
     /// The app.
     pub app: String,
@@ -170,6 +180,11 @@ pub struct DeployReport {
     pub warm: bool,
     /// Problems that did not fail the deploy (an `after_deploy` hook, say).
     pub warnings: Vec<String>,
+    /// The new version's traffic against the app's usual traffic in this
+    /// hour; `None` when the daemon could not read it. (Boxed: the events
+    /// that carry a report are rare, the others many.)
+    #[serde(default)]
+    pub traffic: Option<Box<crate::PostDeployReport>>,
 }
 
 /// One stage's duration.
@@ -227,8 +242,21 @@ pub enum DeployOutcomeKind {
     Interrupted,
 }
 
+impl DeployOutcomeKind {
+    /// `running`, `succeeded`, `failed` or `interrupted`, as the history
+    /// and the JSON say it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeployOutcomeKind::Running => "running",
+            DeployOutcomeKind::Succeeded => "succeeded",
+            DeployOutcomeKind::Failed => "failed",
+            DeployOutcomeKind::Interrupted => "interrupted",
+        }
+    }
+}
+
 /// One deploy or rollback, as `baton history` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     /// Sequence number.
     pub id: i64,
@@ -254,6 +282,9 @@ pub struct HistoryEntry {
     pub reason: Option<String>,
     /// Stage timings.
     pub stages: Vec<StageTiming>,
+    /// The traffic report printed at its end, kept with it.
+    #[serde(default)]
+    pub traffic: Option<crate::PostDeployReport>,
 }
 
 /// One supervised process, as `baton ps` shows it.
@@ -302,6 +333,9 @@ pub struct AppStatus {
     /// The error budget of the app's `[slo]`, if it has one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<BudgetStatus>,
+    /// The last deploy or rollback that ended, if any has.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_deploy: Option<HistoryEntry>,
 }
 
 /// Where an app's error budget stands: its `[slo]`, what the window
@@ -392,8 +426,46 @@ pub struct TrafficSummary {
     pub error_rate: f64,
     /// Median latency, milliseconds (0 without requests).
     pub p50_ms: f64,
+    /// 95th percentile latency, milliseconds (0 without requests; absent
+    /// from the answers of daemons older than this field).
+    #[serde(default)]
+    pub p95_ms: f64,
     /// 99th percentile latency, milliseconds (0 without requests).
     pub p99_ms: f64,
+}
+
+impl TrafficSummary {
+    /// `requests` of which `errors` failed, with their latencies, over
+    /// `span_ms`; quantiles are read from the fixed buckets (within a
+    /// bucket of the truth).
+    pub fn from_buckets(
+        requests: u64,
+        errors: u64,
+        latency: &baton_telemetry::LatencyBuckets,
+        span_ms: u64,
+    ) -> TrafficSummary {
+        let ms = |q: f64| {
+            latency
+                .quantile(q)
+                .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+        };
+        TrafficSummary {
+            requests,
+            req_per_s: if span_ms == 0 {
+                0.0
+            } else {
+                requests as f64 * 1000.0 / span_ms as f64
+            },
+            error_rate: if requests == 0 {
+                0.0
+            } else {
+                errors as f64 / requests as f64
+            },
+            p50_ms: ms(0.50),
+            p95_ms: ms(0.95),
+            p99_ms: ms(0.99),
+        }
+    }
 }
 
 impl From<&crate::WindowSnapshot> for TrafficSummary {
@@ -403,6 +475,7 @@ impl From<&crate::WindowSnapshot> for TrafficSummary {
             req_per_s: snapshot.requests_per_second(),
             error_rate: snapshot.error_rate(),
             p50_ms: snapshot.p50_ms,
+            p95_ms: snapshot.p95_ms,
             p99_ms: snapshot.p99_ms,
         }
     }

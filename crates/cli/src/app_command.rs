@@ -8,9 +8,7 @@ use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use baton_api::{
-    AppConfig, Client, DeployEvent, DeployOutcomeKind, DeployRequest, DeploySource, RollbackRequest,
-};
+use baton_api::{AppConfig, Client, DeployEvent, DeployRequest, DeploySource, RollbackRequest};
 use tokio::sync::mpsc;
 
 /// Which app a command is about.
@@ -395,6 +393,9 @@ pub(crate) fn print_event(event: &DeployEvent) {
                 format_ms(report.drain_ms),
                 if report.warm { ", warm" } else { "" }
             );
+            if let Some(traffic) = &report.traffic {
+                print!("{}", crate::traffic_report::render(traffic));
+            }
         }
         DeployEvent::Failed { stage, error } => {
             eprintln!("error: failed at {stage}: {error}");
@@ -450,16 +451,7 @@ pub async fn history(args: HistoryArgs, client: Client) -> anyhow::Result<ExitCo
         "ID", "STARTED", "KIND", "RELEASE", "USER", "OUTCOME", "TOOK"
     );
     for entry in history {
-        let outcome = match entry.outcome {
-            DeployOutcomeKind::Running => "running",
-            DeployOutcomeKind::Succeeded => "succeeded",
-            DeployOutcomeKind::Failed => "failed",
-            DeployOutcomeKind::Interrupted => "interrupted",
-        };
-        let kind = match entry.kind {
-            baton_api::DeployKind::Deploy => "deploy",
-            baton_api::DeployKind::Rollback => "rollback",
-        };
+        let (outcome, kind) = (entry.outcome.as_str(), entry.kind.as_str());
         let took = entry.duration_ms.map(format_ms).unwrap_or_default();
         let reason = entry
             .reason

@@ -14,6 +14,7 @@ mod migrate_command;
 mod probe_command;
 mod route_command;
 mod status_command;
+mod traffic_report;
 mod upgrade_command;
 
 use std::process::ExitCode;

@@ -8,9 +8,9 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use baton_api::{AppStatus, Client, StatusRole, TrafficSummary};
+use baton_api::{AppStatus, Client, HistoryEntry, StatusRole, TrafficSummary};
 
-use crate::app_command::AppSelector;
+use crate::app_command::{AppSelector, format_ms, format_time};
 
 /// How often `--watch` redraws.
 const REDRAW_EVERY: Duration = Duration::from_secs(1);
@@ -147,6 +147,9 @@ pub fn render(status: &AppStatus) -> String {
             budget.window
         );
     }
+    if let Some(last) = &status.last_deploy {
+        let _ = writeln!(out, "last     {}", last_deploy(last));
+    }
     if status.versions.is_empty() {
         let _ = writeln!(out, "no traffic is routed to {}", status.app);
         return out;
@@ -160,19 +163,17 @@ pub fn render(status: &AppStatus) -> String {
         .max()
         .unwrap_or(0)
         .max("VERSION".len());
+    let header = [
+        "REQ/S", "ERRORS", "P50", "P95", "P99", "REQ/S 5m", "ERR 5m", "P50 5m", "P95 5m", "P99 5m",
+    ]
+    .map(str::to_string);
     let _ = writeln!(
         out,
-        "{:<width$} {:<10} {:>7}  {:>8} {:>7} {:>9} {:>9}  {:>8} {:>7} {:>9}",
+        "{:<width$} {:<10} {:>7}  {}",
         "VERSION",
         "ROLE",
         "WEIGHT",
-        "REQ/S",
-        "ERRORS",
-        "P50",
-        "P99",
-        "REQ/S 5m",
-        "ERR 5m",
-        "P99 5m"
+        traffic_columns(&header)
     );
     for version in &status.versions {
         let role = match version.role {
@@ -184,25 +185,65 @@ pub fn render(status: &AppStatus) -> String {
             .weight_percent
             .map(percent)
             .unwrap_or_else(|| "-".to_string());
-        let minute = &version.last_minute;
-        let five = &version.last_5_minutes;
+        let [minute, five] = [&version.last_minute, &version.last_5_minutes].map(|traffic| {
+            [
+                rate(traffic),
+                errors(traffic),
+                latency(traffic, traffic.p50_ms),
+                latency(traffic, traffic.p95_ms),
+                latency(traffic, traffic.p99_ms),
+            ]
+        });
+        let mut cells = minute.to_vec();
+        cells.extend(five);
         let _ = writeln!(
             out,
-            "{:<width$} {:<10} {:>7}  {:>8} {:>7} {:>9} {:>9}  {:>8} {:>7} {:>9}",
+            "{:<width$} {:<10} {:>7}  {}",
             version.label,
             role,
             weight,
-            rate(minute),
-            errors(minute),
-            latency(minute, minute.p50_ms),
-            latency(minute, minute.p99_ms),
-            rate(five),
-            errors(five),
-            latency(five, five.p99_ms),
+            traffic_columns(&cells)
         );
     }
     out.push_str("(REQ/S to P99: the last minute; 5m: the last five minutes)\n");
     out
+}
+
+/// `deploy #12 succeeded at 2026-11-22 07:56:54 by ana: release … in 2.1 s`.
+fn last_deploy(entry: &HistoryEntry) -> String {
+    let mut text = format!(
+        "{} #{} {} at {} by {}",
+        entry.kind.as_str(),
+        entry.id,
+        entry.outcome.as_str(),
+        format_time(entry.started_at_ms),
+        entry.user
+    );
+    if !entry.release.is_empty() {
+        let _ = write!(text, ": release {}", entry.release);
+    }
+    if let Some(took) = entry.duration_ms {
+        let _ = write!(text, " in {}", format_ms(took));
+    }
+    text
+}
+
+/// The ten traffic cells of a row (five for the last minute, five for the
+/// last five minutes), right-aligned under their headers.
+fn traffic_columns(cells: &[String]) -> String {
+    let mut line = String::new();
+    for (index, cell) in cells.iter().enumerate() {
+        let width = if index % 5 == 0 { 8 } else { 7 };
+        let gap = if index == 5 {
+            "  "
+        } else if index == 0 {
+            ""
+        } else {
+            " "
+        };
+        let _ = write!(line, "{gap}{cell:>width$}");
+    }
+    line
 }
 
 /// `10%`, `0.5%`: weights have at most two decimals.
@@ -220,7 +261,7 @@ fn rate(traffic: &TrafficSummary) -> String {
     format!("{:.1}", traffic.req_per_s)
 }
 
-fn errors(traffic: &TrafficSummary) -> String {
+pub(crate) fn errors(traffic: &TrafficSummary) -> String {
     if traffic.requests == 0 {
         return "-".to_string();
     }
@@ -228,7 +269,7 @@ fn errors(traffic: &TrafficSummary) -> String {
 }
 
 /// A quantile, or `-` when no request gave one.
-fn latency(traffic: &TrafficSummary, ms: f64) -> String {
+pub(crate) fn latency(traffic: &TrafficSummary, ms: f64) -> String {
     if traffic.requests == 0 {
         return "-".to_string();
     }
@@ -251,6 +292,7 @@ mod tests {
             req_per_s,
             error_rate,
             p50_ms: 1.25,
+            p95_ms: p99_ms / 2.0,
             p99_ms,
         }
     }
@@ -286,6 +328,21 @@ mod tests {
                 },
             ],
             budget: None,
+            last_deploy: Some(HistoryEntry {
+                id: 6,
+                app: "shop".to_string(),
+                kind: baton_api::DeployKind::Deploy,
+                release: "20261122T021500Z-3f9a2c1".to_string(),
+                previous_release: None,
+                started_at_ms: 1_795_313_700_000,
+                duration_ms: Some(2_100),
+                user: "ana".to_string(),
+                source: "/srv/shop".to_string(),
+                outcome: baton_api::DeployOutcomeKind::Succeeded,
+                reason: None,
+                stages: Vec::new(),
+                traffic: None,
+            }),
         }
     }
 
@@ -306,15 +363,21 @@ mod tests {
             lines[2],
             "         last decision: step 1 of 3 (10%): 5s of 2m, every guardrail holds"
         );
-        assert!(lines[3].starts_with("VERSION"), "{text}");
-        let stable: Vec<&str> = lines[4].split_whitespace().collect();
+        assert_eq!(
+            lines[3],
+            "last     deploy #6 succeeded at 2026-11-22 02:15:00 by ana: release \
+             20261122T021500Z-3f9a2c1 in 2.1 s"
+        );
+        assert!(lines[4].starts_with("VERSION"), "{text}");
+        let stable: Vec<&str> = lines[5].split_whitespace().collect();
         assert_eq!(
             stable,
             [
-                "v1", "stable", "90%", "90.0", "0.00%", "1.2ms", "4.5ms", "90.0", "0.01%", "4.9ms"
+                "v1", "stable", "90%", "90.0", "0.00%", "1.2ms", "2.2ms", "4.5ms", "90.0", "0.01%",
+                "1.2ms", "2.5ms", "4.9ms"
             ]
         );
-        let candidate: Vec<&str> = lines[5].split_whitespace().collect();
+        let candidate: Vec<&str> = lines[6].split_whitespace().collect();
         assert_eq!(
             candidate,
             [
@@ -324,9 +387,12 @@ mod tests {
                 "10.0",
                 "1.25%",
                 "1.2ms",
+                "625ms",
                 "1250ms",
                 "2.0",
                 "1.25%",
+                "1.2ms",
+                "625ms",
                 "1250ms"
             ]
         );
@@ -364,6 +430,7 @@ mod tests {
                 last_5_minutes: TrafficSummary::default(),
             }],
             budget: None,
+            last_deploy: None,
         };
         let text = render(&status);
         assert!(
@@ -383,7 +450,10 @@ mod tests {
                 "-",
                 "-",
                 "-",
+                "-",
                 "0.0",
+                "-",
+                "-",
                 "-",
                 "-"
             ]

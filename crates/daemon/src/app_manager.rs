@@ -9,8 +9,8 @@ use std::time::SystemTime;
 
 use baton_api::{
     AppConfig, AppInfo, AppStatus, BudgetStatus, DeployEvent, DeployKind, DeployOutcomeKind,
-    DeployRequest, HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest, RolloutCommand,
-    RolloutStatus, SloSection,
+    DeployReport, DeployRequest, HistoryEntry, ProcessInfo, ReleaseInfo, RollbackRequest,
+    RolloutCommand, RolloutStatus, SloSection,
 };
 use baton_release::AppRoot;
 use baton_rollout::{Command, DeployPlan, RollbackPlan, RolloutPlan, Strategy};
@@ -255,7 +255,7 @@ impl AppManager {
                     &guard,
                     &log,
                     release,
-                    result.map(|_| config).map_err(|e| e.1.0),
+                    result.map(|report| (config, report)).map_err(|e| e.1.0),
                 )
                 .await;
             drop(guard);
@@ -338,7 +338,7 @@ impl AppManager {
                     &guard,
                     &log,
                     target,
-                    result.map(|_| config).map_err(|e| e.1.0),
+                    result.map(|report| (config, report)).map_err(|e| e.1.0),
                 )
                 .await;
             drop(guard);
@@ -351,9 +351,14 @@ impl AppManager {
         guard: &RunGuard,
         log: &DeployLog,
         release: String,
-        result: Result<AppConfig, String>,
+        result: Result<(AppConfig, DeployReport), String>,
     ) {
         let mut record = guard.record.clone();
+        record.report_json = result
+            .as_ref()
+            .ok()
+            .and_then(|(_, report)| report.traffic.as_ref())
+            .and_then(|traffic| serde_json::to_string(traffic).ok());
         let stages = serde_json::to_string(&log.stages()).unwrap_or_else(|_| "[]".to_string());
         let app = guard.app.clone();
         let now = now_ms();
@@ -361,7 +366,7 @@ impl AppManager {
         let config_json = result
             .as_ref()
             .ok()
-            .and_then(|config| serde_json::to_string(config).ok());
+            .and_then(|(config, _)| serde_json::to_string(config).ok());
         if !release.is_empty() {
             record.release = release.clone();
         }
@@ -578,6 +583,12 @@ impl AppManager {
         if let Some(slo) = slo {
             status.budget = self.budget(app, &slo).await;
         }
+        // The running one, if any, is newest; the one before it ended.
+        status.last_deploy = self
+            .history(app, 2)
+            .await?
+            .into_iter()
+            .find(|entry| entry.outcome != DeployOutcomeKind::Running);
         Ok(status)
     }
 
@@ -664,6 +675,7 @@ fn new_record(app: &str, user: &str) -> DeployRecord {
         outcome: "running".to_string(),
         reason: None,
         stages_json: "[]".to_string(),
+        report_json: None,
     }
 }
 
@@ -722,6 +734,10 @@ fn history_entry(record: DeployRecord) -> HistoryEntry {
             .finished_at_ms
             .map(|finished| finished.saturating_sub(record.started_at_ms)),
         stages: serde_json::from_str(&record.stages_json).unwrap_or_default(),
+        traffic: record
+            .report_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok()),
         app: record.app,
         release: record.release,
         previous_release: record.previous_release,

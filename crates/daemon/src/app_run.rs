@@ -4,7 +4,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use baton_api::{AppConfig, DeployEvent, DeployRoute, DeploySource};
+use baton_api::{AppConfig, DeployEvent, DeployRoute, DeploySource, PostDeployReport};
 use baton_release::{AppRoot, ReleaseMeta, Source};
 use baton_rollout::{
     Booted, Command, Effects, EventSink, Hook, MigrationPhase, RolloutPlan, StepError, Switched,
@@ -16,6 +16,7 @@ use crate::app_host::{AppHost, blocking};
 use crate::app_migrations::{self, AppMigrations};
 use crate::deploy_log::DeployLog;
 use crate::external_metric::ExternalSource;
+use crate::post_deploy_report;
 use crate::process_spec::{self, Slot, WEB};
 use crate::process_table::{Entry, unix_ms};
 use crate::rollout_controller::{self, SplitOptions, StatusBoard};
@@ -751,6 +752,10 @@ impl Effects for AppRun {
             releases.join(", "),
             pids.join(", ")
         ))
+    }
+
+    async fn traffic_report(&self, release: &str) -> Option<PostDeployReport> {
+        post_deploy_report::read(&self.host, self.app(), release, unix_ms(SystemTime::now())).await
     }
 
     async fn prune(&self) -> Result<Vec<String>, StepError> {

@@ -60,6 +60,7 @@ pub fn build(
         rollout,
         versions,
         budget: None,
+        last_deploy: None,
     }
 }
 
@@ -81,26 +82,7 @@ fn with_earlier(
         .first_minute_ms
         .map_or(five.window_ms, |first| now_ms.saturating_sub(first))
         .max(five.window_ms);
-    let ms = |q: f64| {
-        latency
-            .quantile(q)
-            .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
-    };
-    TrafficSummary {
-        requests,
-        req_per_s: if span_ms == 0 {
-            0.0
-        } else {
-            requests as f64 * 1000.0 / span_ms as f64
-        },
-        error_rate: if requests == 0 {
-            0.0
-        } else {
-            errors as f64 / requests as f64
-        },
-        p50_ms: ms(0.50),
-        p99_ms: ms(0.99),
-    }
+    TrafficSummary::from_buckets(requests, errors, &latency, span_ms)
 }
 
 #[cfg(test)]

@@ -168,6 +168,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
         Arc::clone(&routes),
         Arc::clone(&host.processes),
         Arc::clone(&deploys),
+        Arc::clone(&flags),
     ));
     let store = Arc::clone(&host.store);
     let apps = AppManager::new(host, deploys);

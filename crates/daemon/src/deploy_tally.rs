@@ -192,6 +192,7 @@ mod tests {
             stages_json:
                 r#"[{"stage":"stage","duration_ms":5},{"stage":"boot","duration_ms":900}]"#
                     .to_string(),
+            report_json: None,
         }
     }
 

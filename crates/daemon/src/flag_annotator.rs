@@ -19,6 +19,7 @@ use http::{HeaderMap, HeaderValue, header};
 use time::OffsetDateTime;
 
 use crate::flag_service::FlagService;
+use crate::flag_tally::EvaluationSource;
 
 /// Evaluates the flags for the requests of one app.
 pub struct FlagAnnotator {
@@ -64,10 +65,11 @@ impl RequestAnnotator for FlagAnnotator {
             ..Context::default()
         };
         let mut value = String::new();
-        for name in features.names() {
+        for (index, name) in features.names().enumerate() {
             let Some(evaluation) = features.evaluate(name, &context) else {
                 continue;
             };
+            snapshot.record(index, EvaluationSource::Proxy, evaluation.enabled);
             if !value.is_empty() {
                 value.push(',');
             }

@@ -21,6 +21,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::flag_staleness::{LastChange, stale_flags};
 use crate::flag_summary::describe_strategy;
+use crate::flag_tally::{EvaluationSource, FlagTallies, FlagTally};
 
 /// Why a flag change or read was refused; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,24 @@ pub struct FlagSnapshot {
     pub at_ms: u64,
     /// For each flag, the revision that last changed it and when.
     changed: HashMap<String, (u64, u64)>,
+    /// Each flag's evaluation counters, in the order of `features`' flags.
+    tallies: Vec<Arc<FlagTally>>,
+}
+
+impl FlagSnapshot {
+    /// Counts an evaluation of the flag at `index` in `features`' order.
+    pub fn record(&self, index: usize, source: EvaluationSource, enabled: bool) {
+        if let Some(tally) = self.tallies.get(index) {
+            tally.record(source, enabled);
+        }
+    }
+
+    /// Counts an evaluation of the flag `name`.
+    pub fn record_named(&self, name: &str, source: EvaluationSource, enabled: bool) {
+        if let Some(index) = self.features.names().position(|flag| flag == name) {
+            self.record(index, source, enabled);
+        }
+    }
 }
 
 /// The flags of this host.
@@ -63,6 +82,7 @@ pub struct FlagService {
     /// One change at a time: each is made against the revision before it.
     writer: Mutex<()>,
     hostname: Option<String>,
+    tallies: FlagTallies,
 }
 
 /// What a change asks to be done to the whole document.
@@ -76,7 +96,8 @@ impl FlagService {
     /// still route traffic.
     pub fn load(store: Arc<Store>, hostname: Option<String>) -> Result<Self, StateError> {
         let record = store.flag_set()?;
-        let snapshot = match compile_record(&record, hostname.as_deref()) {
+        let tallies = FlagTallies::default();
+        let mut snapshot = match compile_record(&record, hostname.as_deref()) {
             Ok(snapshot) => snapshot,
             Err(error) => {
                 tracing::error!(%error, revision = record.revision, "Stored flags cannot be used; every flag is off until they are imported again");
@@ -85,9 +106,11 @@ impl FlagService {
                     features: Features::default(),
                     at_ms: 0,
                     changed: HashMap::new(),
+                    tallies: Vec::new(),
                 }
             }
         };
+        snapshot.tallies = tallies.for_flags(snapshot.features.names());
         let (revisions, _) = watch::channel(snapshot.revision);
         Ok(FlagService {
             store,
@@ -95,6 +118,7 @@ impl FlagService {
             revisions,
             writer: Mutex::new(()),
             hostname,
+            tallies,
         })
     }
 
@@ -107,6 +131,11 @@ impl FlagService {
     /// request path.
     pub fn current_guard(&self) -> arc_swap::Guard<Arc<FlagSnapshot>> {
         self.current.load()
+    }
+
+    /// Every flag's evaluations since the daemon started, for `/metrics`.
+    pub fn evaluations(&self) -> Vec<baton_telemetry::exposition::FlagEvaluationSeries> {
+        self.tallies.expose()
     }
 
     /// Receives each new revision as soon as it is in force.
@@ -189,11 +218,13 @@ impl FlagService {
                     changed.insert(feature.name.clone(), (outcome.revision, at_ms));
                 }
             }
+            let tallies = self.tallies.for_flags(features.names());
             let snapshot = Arc::new(FlagSnapshot {
                 revision: outcome.revision,
                 features,
                 at_ms,
                 changed,
+                tallies,
             });
             // The swap first: from here on every evaluation sees the change.
             self.current.store(Arc::clone(&snapshot));
@@ -341,6 +372,7 @@ fn compile_record(
             .iter()
             .map(|flag| (flag.name.clone(), (flag.revision, flag.updated_at_ms)))
             .collect(),
+        tallies: Vec::new(),
     })
 }
 

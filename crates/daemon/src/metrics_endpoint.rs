@@ -20,6 +20,7 @@ use baton_telemetry::exposition::{self, Exposition, ProcessSeries, TargetSeries,
 use tokio::time::Instant;
 
 use crate::deploy_tally::DeployTally;
+use crate::flag_service::FlagService;
 use crate::process_table::ProcessTable;
 use crate::retired_versions::{RetiredVersions, counters};
 use crate::route_manager::RouteManager;
@@ -32,20 +33,24 @@ pub struct MetricsEndpoint {
     routes: Arc<RouteManager>,
     processes: Arc<ProcessTable>,
     deploys: Arc<DeployTally>,
+    flags: Arc<FlagService>,
     retired: Mutex<RetiredVersions>,
 }
 
 impl MetricsEndpoint {
-    /// An endpoint over the daemon's routes, processes and deploy tally.
+    /// An endpoint over the daemon's routes, processes, deploy tally and
+    /// flags.
     pub fn new(
         routes: Arc<RouteManager>,
         processes: Arc<ProcessTable>,
         deploys: Arc<DeployTally>,
+        flags: Arc<FlagService>,
     ) -> Self {
         MetricsEndpoint {
             routes,
             processes,
             deploys,
+            flags,
             retired: Mutex::default(),
         }
     }
@@ -56,6 +61,7 @@ impl MetricsEndpoint {
         self.expose_traffic(&mut exposition);
         self.deploys.expose(&mut exposition);
         exposition.processes = processes(&self.processes.list(None));
+        exposition.flag_evaluations = self.flags.evaluations();
         exposition::render(exposition)
     }
 

@@ -32,6 +32,7 @@ use futures_util::Stream;
 use serde_json::{Map, Value, json};
 
 use crate::flag_service::{FlagService, FlagSnapshot};
+use crate::flag_tally::EvaluationSource;
 use crate::ofrep_context::{self, ContextError};
 
 /// Path of the change stream, announced in every bulk answer.
@@ -72,6 +73,7 @@ async fn evaluate_one(
         });
         return (StatusCode::NOT_FOUND, Json(body)).into_response();
     };
+    snapshot.record_named(&key, EvaluationSource::Ofrep, evaluation.enabled);
     Json(success(feature, &evaluation)).into_response()
 }
 
@@ -100,10 +102,12 @@ async fn evaluate_all(
         .state()
         .features
         .iter()
-        .filter_map(|feature| {
+        .enumerate()
+        .filter_map(|(index, feature)| {
             let evaluation = snapshot
                 .features
                 .evaluate(&feature.name, &request.context)?;
+            snapshot.record(index, EvaluationSource::Ofrep, evaluation.enabled);
             Some(success(feature, &evaluation))
         })
         .collect();

@@ -3,7 +3,7 @@
 
 use std::future::Future;
 
-use baton_api::{DeployEvent, DeploySource};
+use baton_api::{DeployEvent, DeploySource, PostDeployReport};
 
 use crate::StepError;
 
@@ -123,6 +123,13 @@ pub trait Effects: Send + Sync {
     /// Undoes a failed deploy's new version: stops its processes; deletes
     /// its release directory when `delete` (it was staged by this deploy).
     fn discard(&self, release: &str, delete: bool) -> impl Future<Output = ()> + Send;
+    /// `release`'s traffic since it went live against the app's usual
+    /// traffic in this hour; `None` when the numbers cannot be read (that
+    /// never fails a deploy).
+    fn traffic_report(
+        &self,
+        release: &str,
+    ) -> impl Future<Output = Option<PostDeployReport>> + Send;
     /// Deletes releases beyond retention; returns what it deleted.
     fn prune(&self) -> impl Future<Output = Result<Vec<String>, StepError>> + Send;
     /// Lints the migrations of `release` once it is staged, else those in

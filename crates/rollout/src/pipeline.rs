@@ -53,7 +53,7 @@ pub async fn deploy<E: Effects, S: EventSink>(
 ) -> Result<DeployReport, (String, StepError)> {
     let mut run = Run::new(sink, &plan.app, plan.previous.clone());
     let result = deploy_stages(effects, plan, &mut run).await;
-    run.finish(result)
+    run.finish_reporting(effects, result).await
 }
 
 /// Returns to an earlier release: no staging, no build; health-gated, same
@@ -75,7 +75,7 @@ pub async fn rollback<E: Effects, S: EventSink>(
         &mut run,
     )
     .await;
-    run.finish(result)
+    run.finish_reporting(effects, result).await
 }
 
 async fn deploy_stages<E: Effects, S: EventSink>(
@@ -444,6 +444,22 @@ impl<'a, S: EventSink> Run<'a, S> {
         self.report.warnings.push(message);
     }
 
+    /// Ends the run; a successful one first reads the new version's
+    /// traffic report, so the last event carries it.
+    async fn finish_reporting<E: Effects>(
+        mut self,
+        effects: &E,
+        result: Result<(), (Stage, StepError)>,
+    ) -> Result<DeployReport, (String, StepError)> {
+        if result.is_ok() {
+            self.report.traffic = effects
+                .traffic_report(&self.report.release)
+                .await
+                .map(Box::new);
+        }
+        self.finish(result)
+    }
+
     fn finish(
         mut self,
         result: Result<(), (Stage, StepError)>,
@@ -584,6 +600,12 @@ mod tests {
         }
         async fn discard(&self, release: &str, delete: bool) {
             let _ = self.record(format!("discard {release} delete={delete}"));
+        }
+        async fn traffic_report(&self, release: &str) -> Option<baton_api::PostDeployReport> {
+            Some(baton_api::PostDeployReport {
+                version: release.to_string(),
+                ..baton_api::PostDeployReport::default()
+            })
         }
         async fn prune(&self) -> Result<Vec<String>, StepError> {
             self.record("prune".into())?;
@@ -809,6 +831,15 @@ mod tests {
             ]
         );
         assert_eq!(report.release, "r2");
+        // The last event carries the traffic report of the version that
+        // now serves.
+        let DeployEvent::Succeeded { report: sent } = fake.last_event() else {
+            panic!("the last event is not Succeeded");
+        };
+        assert_eq!(
+            sent.traffic.map(|traffic| traffic.version).as_deref(),
+            Some("r2")
+        );
         assert_eq!(report.previous_release.as_deref(), Some("r1"));
         assert_eq!((report.boot_ms, report.drain_ms), (5, 7));
         assert!(matches!(fake.last_event(), DeployEvent::Succeeded { .. }));

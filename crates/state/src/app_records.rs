@@ -72,6 +72,9 @@ pub struct DeployRecord {
     pub reason: Option<String>,
     /// The stages and their timings, as a JSON array; opaque to the store.
     pub stages_json: String,
+    /// The traffic report at its end, as JSON; opaque to the store.
+    #[serde(default)]
+    pub report_json: Option<String>,
 }
 
 /// One supervised process slot.
@@ -148,6 +151,7 @@ mod tests {
             outcome: "succeeded".to_owned(),
             reason: None,
             stages_json: "[]".to_owned(),
+            report_json: Some("{}".to_owned()),
         };
         let json = serde_json::to_string(&deploy).unwrap();
         assert_eq!(serde_json::from_str::<DeployRecord>(&json).unwrap(), deploy);

@@ -31,7 +31,7 @@ macro_rules! release_columns {
 macro_rules! deploy_columns {
     () => {
         "id, app, kind, release_id, previous_release_id, started_at_ms, finished_at_ms, \
-         user, source, outcome, reason, stages"
+         user, source, outcome, reason, stages, report"
     };
 }
 
@@ -229,8 +229,8 @@ impl Store {
                 let finished_at_ms = to_opt_int(&record, "finished_at_ms", deploy.finished_at_ms)?;
                 tx.prepare_cached(
                     "INSERT INTO deploys (app, kind, release_id, previous_release_id, \
-                       started_at_ms, finished_at_ms, user, source, outcome, reason, stages) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                       started_at_ms, finished_at_ms, user, source, outcome, reason, stages, report) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 )?
                 .execute(params![
                     deploy.app,
@@ -243,7 +243,8 @@ impl Store {
                     deploy.source,
                     deploy.outcome,
                     deploy.reason,
-                    deploy.stages_json
+                    deploy.stages_json,
+                    deploy.report_json
                 ])?;
                 Ok(tx.last_insert_rowid())
             },
@@ -267,7 +268,8 @@ impl Store {
                 let touched = tx
                     .prepare_cached(
                         "UPDATE deploys SET release_id = ?2, previous_release_id = ?3, \
-                           finished_at_ms = ?4, outcome = ?5, reason = ?6, stages = ?7 \
+                           finished_at_ms = ?4, outcome = ?5, reason = ?6, stages = ?7, \
+                           report = ?8 \
                          WHERE id = ?1",
                     )?
                     .execute(params![
@@ -277,7 +279,8 @@ impl Store {
                         finished_at_ms,
                         deploy.outcome,
                         deploy.reason,
-                        deploy.stages_json
+                        deploy.stages_json,
+                        deploy.report_json
                     ])?;
                 if touched == 0 {
                     return Err(StateError::UnknownDeploy {
@@ -524,6 +527,7 @@ fn decode_deploy(row: &Row<'_>, path: &Path) -> Result<DeployRecord, Fail> {
         outcome: row.get(9)?,
         reason: row.get(10)?,
         stages_json: row.get(11)?,
+        report_json: row.get(12)?,
         app,
     })
 }
@@ -671,6 +675,7 @@ mod tests {
             outcome: "running".to_owned(),
             reason: None,
             stages_json: "[]".to_owned(),
+            report_json: None,
         }
     }
 
@@ -1095,7 +1100,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(version, SCHEMA_VERSION);
-        assert_eq!(SCHEMA_VERSION, 4);
+        assert_eq!(SCHEMA_VERSION, 5);
 
         let service = store.service("web").unwrap().unwrap();
         assert_eq!(service.hosts, ["a.example.com"]);

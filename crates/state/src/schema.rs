@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_apps.sql"),
     include_str!("migrations/0003_flags.sql"),
     include_str!("migrations/0004_rollups.sql"),
+    include_str!("migrations/0005_deploy_reports.sql"),
 ];
 
 /// The schema version this build writes: the number of migrations it knows.

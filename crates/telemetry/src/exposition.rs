@@ -39,6 +39,8 @@ pub struct Exposition {
     pub rollbacks: Vec<RollbackSeries>,
     /// The daemon and every supervised app process.
     pub processes: Vec<ProcessSeries>,
+    /// Flag evaluations per flag, source and result.
+    pub flag_evaluations: Vec<FlagEvaluationSeries>,
 }
 
 /// The request numbers of one version of one app.
@@ -148,6 +150,19 @@ pub struct RollbackSeries {
     /// Why, in the daemon's words (`guardrail`, `abort`, `manual`, …).
     pub reason: String,
     /// How many times.
+    pub count: u64,
+}
+
+/// How often one flag was evaluated by one source with one result.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FlagEvaluationSeries {
+    /// The flag.
+    pub flag: String,
+    /// `proxy` (`X-Baton-Flags`) or `ofrep`.
+    pub source: String,
+    /// `on` or `off`.
+    pub result: String,
+    /// How many times since the daemon started.
     pub count: u64,
 }
 
@@ -350,6 +365,21 @@ impl Collector for ExpositionCollector {
         )?;
         for series in &e.rollbacks {
             let labels = [("app", series.app.as_str()), ("reason", &series.reason)];
+            counter(&mut family, &labels, series.count)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "flag_evaluations",
+            "Feature flag evaluations since the daemon started, by flag, source (proxy: X-Baton-Flags on a request; ofrep: an OpenFeature SDK) and result (on or off).",
+            None,
+            MetricType::Counter,
+        )?;
+        for series in &e.flag_evaluations {
+            let labels = [
+                ("flag", series.flag.as_str()),
+                ("source", &series.source),
+                ("result", &series.result),
+            ];
             counter(&mut family, &labels, series.count)?;
         }
 

@@ -30,6 +30,8 @@ pub struct WindowSnapshot {
     pub p50_ms: f64,
     /// 90th percentile latency in milliseconds (0 without requests).
     pub p90_ms: f64,
+    /// 95th percentile latency in milliseconds (0 without requests).
+    pub p95_ms: f64,
     /// 99th percentile latency in milliseconds (0 without requests).
     pub p99_ms: f64,
     /// Slowest request in milliseconds (0 without requests).
@@ -94,6 +96,7 @@ impl Merge {
             counts: Totals::from(self.counts),
             p50_ms: quantile_ms(0.50),
             p90_ms: quantile_ms(0.90),
+            p95_ms: quantile_ms(0.95),
             p99_ms: quantile_ms(0.99),
             max_ms: micros_to_ms(self.max_micros),
         }
