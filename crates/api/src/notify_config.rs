@@ -70,7 +70,12 @@ impl NotifyTarget {
         for (index, target) in targets.iter().enumerate() {
             target.check().map_err(|(key, message)| {
                 let offset = key_offset(text, NOTIFY, index, key);
-                located(text, path, offset, format!("notify {}: {message}", index + 1))
+                located(
+                    text,
+                    path,
+                    offset,
+                    format!("notify {}: {message}", index + 1),
+                )
             })?;
         }
         Ok(())
@@ -134,8 +139,7 @@ impl NotifyTarget {
         if self.timeout.get().is_zero() {
             return Err((
                 "timeout",
-                "timeout = \"0s\" leaves no time to deliver anything; give e.g. \"5s\""
-                    .to_string(),
+                "timeout = \"0s\" leaves no time to deliver anything; give e.g. \"5s\"".to_string(),
             ));
         }
         if self.retries > MAX_NOTIFY_RETRIES {

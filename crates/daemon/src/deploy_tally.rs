@@ -135,7 +135,7 @@ impl DeployTally {
 ///
 /// The rollout's reason is read from the failure's first words, which the
 /// rollout controller writes for people; they are the only record of it.
-fn rollback_reason(record: &DeployRecord) -> Option<&'static str> {
+pub(crate) fn rollback_reason(record: &DeployRecord) -> Option<&'static str> {
     match (record.kind.as_str(), record.outcome.as_str()) {
         ("rollback", "succeeded") => Some("manual"),
         ("deploy", "failed") => {

@@ -10,7 +10,7 @@ use time::format_description::well_known::Rfc3339;
 
 /// What happened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum EventKind {
     /// A deploy was accepted and has begun.
     DeployStarted,
@@ -77,6 +77,14 @@ impl fmt::Display for UnknownEvent {
 }
 
 impl std::error::Error for UnknownEvent {}
+
+impl TryFrom<String> for EventKind {
+    type Error = UnknownEvent;
+
+    fn try_from(name: String) -> Result<Self, Self::Error> {
+        name.parse()
+    }
+}
 
 impl FromStr for EventKind {
     type Err = UnknownEvent;

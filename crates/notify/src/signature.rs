@@ -22,10 +22,7 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
 /// Whether `header` is the signature of `body` under `key`. The comparison
 /// is the MAC library's, in constant time.
 pub fn verify(key: &[u8], body: &[u8], header: &str) -> bool {
-    let Some(expected) = header
-        .strip_prefix(SIGNATURE_PREFIX)
-        .and_then(decode_hex)
-    else {
+    let Some(expected) = header.strip_prefix(SIGNATURE_PREFIX).and_then(decode_hex) else {
         return false;
     };
     let mut mac = mac(key);
@@ -77,7 +74,11 @@ mod tests {
     fn verifies_its_own_signature_and_nothing_else() {
         let header = sign(KEY, DATA);
         assert!(verify(KEY, DATA, &header));
-        assert!(verify(KEY, DATA, &header.to_uppercase().replace("SHA256=", "sha256=")));
+        assert!(verify(
+            KEY,
+            DATA,
+            &header.to_uppercase().replace("SHA256=", "sha256=")
+        ));
         assert!(!verify(b"other", DATA, &header));
         assert!(!verify(KEY, b"what do ya want for nothing!", &header));
         assert!(!verify(KEY, DATA, MAC), "the prefix is required");
