@@ -3,7 +3,8 @@
 //! guardrail, every body signed with the app's secret; a receiver that
 //! answers 500 twice gets the event on the third try; one that never
 //! answers does not hold up the deploy, nor the other targets; a
-//! `command` target gets each event's JSON on its stdin.
+//! `command` target gets each event's JSON on its stdin, including a spent
+//! error budget (refused, then forced) and a `baton rollback`.
 
 mod support;
 
@@ -427,6 +428,82 @@ async fn a_deploy_whose_webhook_key_is_set_nowhere_is_refused() -> anyhow::Resul
             output.stderr
         );
         ensure!(app.current_release().is_none(), "a release went live");
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_spent_budget_and_a_manual_rollback_are_announced() -> anyhow::Result<()> {
+    let files = tempfile::tempdir()?;
+    let events_file = files.path().join("events.jsonl");
+    let app = AppSource::builder("budgeted", "v1")
+        .web_line("env = { ERROR_RATE = \"0.5\" }")
+        .extra(&format!(
+            "[slo]\navailability = \"99.9%\"\nwindow = \"1h\"\n\n\
+             [[notify]]\ncommand = 'cat >> \"{file}\" && echo >> \"{file}\"'\n\
+             events = [\"budget_exhausted\", \"rolled_back\"]\n",
+            file = events_file.display(),
+        ))
+        .build()?;
+    let written = || -> anyhow::Result<Vec<Value>> {
+        let text = std::fs::read_to_string(&events_file).unwrap_or_default();
+        let events: Result<Vec<Value>, _> = text.lines().map(serde_json::from_str).collect();
+        events.with_context(|| format!("the command wrote {text:?}"))
+    };
+    let wait_for = |count: usize| {
+        let what = format!("{count} events from the command");
+        async move {
+            wait_until(ARRIVAL, &what, || async {
+                written().is_ok_and(|events| events.len() >= count)
+            })
+            .await
+        }
+    };
+    let daemon = Daemon::start().await?;
+    let outcome = async {
+        deploy(&daemon, &app).await?.success()?;
+        let first = app.current_release().context("no current release")?;
+        for _ in 0..40 {
+            support::get_once(daemon.http_address(), "/").await?;
+        }
+        app.set_version("v2")?;
+        let refused = deploy(&daemon, &app).await?;
+        ensure!(!refused.status.success(), "{}", refused.stdout);
+        wait_for(1).await?;
+        let mut args = support::deploy_app_args(&app);
+        args.extend(["--force".to_string(), "hotfix".to_string()]);
+        daemon.baton(&support::strs(&args)).await?.success()?;
+        let second = app.current_release().context("no current release")?;
+        wait_for(2).await?;
+        daemon
+            .baton(&["rollback", "--app", "budgeted"])
+            .await?
+            .success()?;
+        wait_for(3).await?;
+        let events = written()?;
+        ensure!(events.len() == 3, "{events:?}");
+        let (refusal, forced, rolled_back) = (&events[0], &events[1], &events[2]);
+        ensure!(refusal["event"] == "budget_exhausted", "{refusal}");
+        ensure!(refusal["deploy_id"].is_null(), "{refusal}");
+        ensure!(refusal.get("forced").is_none(), "{refusal}");
+        ensure!(refusal["budget"]["availability"] == "99.9%", "{refusal}");
+        ensure!(
+            refusal["budget"]["errors"].as_u64() > Some(0)
+                && refusal["budget"]["left"].as_f64() <= Some(0.0),
+            "{refusal}"
+        );
+        ensure!(forced["event"] == "budget_exhausted", "{forced}");
+        ensure!(forced["forced"] == "hotfix", "{forced}");
+        ensure!(rolled_back["event"] == "rolled_back", "{rolled_back}");
+        ensure!(rolled_back["kind"] == "rollback", "{rolled_back}");
+        ensure!(rolled_back["rollback_reason"] == "manual", "{rolled_back}");
+        ensure!(rolled_back["release"] == first.as_str(), "{rolled_back}");
+        ensure!(
+            rolled_back["previous_release"] == second.as_str(),
+            "{rolled_back}"
+        );
         Ok(())
     }
     .await;

@@ -4,11 +4,11 @@
 //! Each (app, target) has its own bounded queue and one task working
 //! through it in order, so a receiver that is down holds up only its own
 //! events, and only for its tries: at most `retries + 1` attempts of
-//! `timeout` each plus the backoff between them (with the defaults, 6 × 5 s
-//! + 31 s, about a minute) before the next event is taken. A queue that is
-//! full drops its oldest event, with a warning. Events still queued when
-//! the daemon stops are lost; a delivery is logged when it succeeds, when
-//! it is retried and when it is given up.
+//! `timeout` each, plus the backoff between them, before the next event is
+//! taken (with the defaults, six tries of 5 s and 31 s of waiting: about a
+//! minute). A queue that is full drops its oldest event, with a warning.
+//! Events still queued when the daemon stops are lost. A delivery is
+//! logged when it succeeds, when it is retried and when it is given up.
 
 use std::collections::{HashMap, VecDeque};
 use std::path::PathBuf;
