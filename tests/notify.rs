@@ -374,6 +374,12 @@ async fn a_failing_receiver_is_retried_a_silent_one_delays_nothing_and_a_command
             "tried after a 200: {:?}",
             flaky.events()
         );
+        let metrics = daemon.baton(&["metrics"]).await?.success()?.stdout;
+        let delivered = format!(
+            "baton_notifications_total{{app=\"told\",target=\"webhook {}\",outcome=\"delivered\"}} 1",
+            flaky.url()
+        );
+        ensure!(metrics.contains(&delivered), "no {delivered} in:\n{metrics}");
 
         let written = || -> Vec<String> {
             std::fs::read_to_string(&events_file)

@@ -100,13 +100,13 @@ impl AppManager {
     pub fn new(host: Arc<AppHost>, deploys: Arc<DeployTally>) -> Arc<Self> {
         Arc::new(AppManager {
             host,
+            notifier: Notifier::new(Arc::clone(&deploys)),
             deploys,
             started_ms: now_ms(),
             running: Mutex::new(HashMap::new()),
             controls: Mutex::new(HashMap::new()),
             progress: Mutex::new(HashMap::new()),
             handing_over: AtomicBool::new(false),
-            notifier: Notifier::new(),
         })
     }
 

@@ -21,6 +21,7 @@ use http::{Method, Uri, header};
 use http_body_util::Full;
 use tokio::sync::Notify;
 
+use crate::deploy_tally::DeployTally;
 use crate::plain_http;
 
 /// Events one target may have waiting; past it the oldest is dropped. A
@@ -128,14 +129,18 @@ impl Queue {
 pub struct Notifier {
     queues: Mutex<HashMap<(String, String), Arc<Queue>>>,
     backoff: Backoff,
+    /// Where outcomes are counted for `/metrics`.
+    tally: Arc<DeployTally>,
 }
 
 impl Notifier {
-    /// A notifier with no queues yet; they start with their first event.
-    pub fn new() -> Arc<Notifier> {
+    /// A notifier with no queues yet (they start with their first event),
+    /// counting what becomes of each delivery in `tally`.
+    pub fn new(tally: Arc<DeployTally>) -> Arc<Notifier> {
         Arc::new(Notifier {
             queues: Mutex::new(HashMap::new()),
             backoff: Backoff::default(),
+            tally,
         })
     }
 
@@ -155,6 +160,7 @@ impl Notifier {
                 body: body.clone(),
             };
             if let Some(dropped) = queue.push(delivery) {
+                self.tally.notification(app, &target.label, "dropped");
                 tracing::warn!(
                     app,
                     target = %target.label,
@@ -174,14 +180,18 @@ impl Notifier {
         }
         let queue = Arc::new(Queue::default());
         queues.insert(key, Arc::clone(&queue));
-        tokio::spawn(work(Arc::clone(&queue), self.backoff));
+        tokio::spawn(work(
+            Arc::clone(&queue),
+            self.backoff,
+            Arc::clone(&self.tally),
+        ));
         queue
     }
 }
 
 /// Delivers a queue's events one after the other, each tried until it is
 /// taken or its retries are spent.
-async fn work(queue: Arc<Queue>, backoff: Backoff) {
+async fn work(queue: Arc<Queue>, backoff: Backoff, tally: Arc<DeployTally>) {
     loop {
         let delivery = queue.next().await;
         let (app, target, event, id) = (
@@ -194,6 +204,7 @@ async fn work(queue: Arc<Queue>, backoff: Backoff) {
         loop {
             match attempt(&delivery).await {
                 Ok(()) => {
+                    tally.notification(app, target, "delivered");
                     tracing::info!(app, target, %event, id, tries = retry + 1, "Notification delivered");
                     break;
                 }
@@ -208,6 +219,7 @@ async fn work(queue: Arc<Queue>, backoff: Backoff) {
                     tokio::time::sleep(wait).await;
                 }
                 Err(why) => {
+                    tally.notification(app, target, "failed");
                     tracing::warn!(
                         app, target, %event, id, reason = %why, tries = retry + 1,
                         "Notification not delivered; giving it up"
