@@ -105,7 +105,7 @@ impl NotifyTarget {
                     return Err((
                         "webhook",
                         "a webhook needs secret_env, the environment variable holding the key \
-                         its events are signed with, e.g. secret_env = \"BATON_WEBHOOK_SECRET\""
+                         its events are signed with, e.g. secret_env = \"WEBHOOK_SECRET\""
                             .to_string(),
                     ));
                 }
