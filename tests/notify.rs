@@ -10,6 +10,7 @@ mod support;
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -218,6 +219,23 @@ fn share_secret(app: &AppSource) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The events a `command` target appended to `file`, one JSON per line.
+fn written(file: &Path) -> anyhow::Result<Vec<Value>> {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let events: Result<Vec<Value>, _> = text.lines().map(serde_json::from_str).collect();
+    events.with_context(|| format!("the command wrote {text:?}"))
+}
+
+/// Waits until `file` holds at least `count` events, and returns them.
+async fn wait_for_written(file: &Path, count: usize) -> anyhow::Result<Vec<Value>> {
+    let what = format!("{count} events from the command");
+    wait_until(ARRIVAL, &what, || async {
+        written(file).is_ok_and(|events| events.len() >= count)
+    })
+    .await?;
+    written(file)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_webhook_gets_signed_events_of_a_good_deploy_and_of_a_canary_rolled_back()
 -> anyhow::Result<()> {
@@ -381,23 +399,7 @@ async fn a_failing_receiver_is_retried_a_silent_one_delays_nothing_and_a_command
         );
         ensure!(metrics.contains(&delivered), "no {delivered} in:\n{metrics}");
 
-        let written = || -> Vec<String> {
-            std::fs::read_to_string(&events_file)
-                .unwrap_or_default()
-                .lines()
-                .map(str::to_string)
-                .collect()
-        };
-        wait_until(ARRIVAL, "the command to write both events", || async {
-            written().len() >= 2
-        })
-        .await?;
-        let lines = written();
-        let events: Vec<Value> = lines
-            .iter()
-            .map(|line| serde_json::from_str(line))
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("the command wrote {lines:?}"))?;
+        let events = wait_for_written(&events_file, 2).await?;
         ensure!(events[0]["event"] == "deploy_started", "{events:?}");
         ensure!(events[1]["event"] == "deploy_succeeded", "{events:?}");
         ensure!(events[1]["app"] == "told", "{events:?}");
@@ -453,20 +455,6 @@ async fn a_spent_budget_and_a_manual_rollback_are_announced() -> anyhow::Result<
             file = events_file.display(),
         ))
         .build()?;
-    let written = || -> anyhow::Result<Vec<Value>> {
-        let text = std::fs::read_to_string(&events_file).unwrap_or_default();
-        let events: Result<Vec<Value>, _> = text.lines().map(serde_json::from_str).collect();
-        events.with_context(|| format!("the command wrote {text:?}"))
-    };
-    let wait_for = |count: usize| {
-        let what = format!("{count} events from the command");
-        async move {
-            wait_until(ARRIVAL, &what, || async {
-                written().is_ok_and(|events| events.len() >= count)
-            })
-            .await
-        }
-    };
     let daemon = Daemon::start().await?;
     let outcome = async {
         deploy(&daemon, &app).await?.success()?;
@@ -477,18 +465,17 @@ async fn a_spent_budget_and_a_manual_rollback_are_announced() -> anyhow::Result<
         app.set_version("v2")?;
         let refused = deploy(&daemon, &app).await?;
         ensure!(!refused.status.success(), "{}", refused.stdout);
-        wait_for(1).await?;
+        wait_for_written(&events_file, 1).await?;
         let mut args = support::deploy_app_args(&app);
         args.extend(["--force".to_string(), "hotfix".to_string()]);
         daemon.baton(&support::strs(&args)).await?.success()?;
         let second = app.current_release().context("no current release")?;
-        wait_for(2).await?;
+        wait_for_written(&events_file, 2).await?;
         daemon
             .baton(&["rollback", "--app", "budgeted"])
             .await?
             .success()?;
-        wait_for(3).await?;
-        let events = written()?;
+        let events = wait_for_written(&events_file, 3).await?;
         ensure!(events.len() == 3, "{events:?}");
         let (refusal, forced, rolled_back) = (&events[0], &events[1], &events[2]);
         ensure!(refusal["event"] == "budget_exhausted", "{refusal}");

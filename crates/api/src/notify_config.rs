@@ -45,11 +45,17 @@ pub struct NotifyTarget {
 const NOTIFY: &str = "[[notify]]";
 
 impl NotifyTarget {
-    /// What `target` is called in messages and logs: its address or its
+    /// What the target is called in messages, logs and `/metrics`: its
+    /// address (without a `?query`, where tokens tend to be) or its
     /// command.
     pub fn label(&self) -> String {
         match (&self.webhook, &self.command) {
-            (Some(url), _) => format!("webhook {url}"),
+            (Some(url), _) => {
+                let address = url
+                    .split_once('?')
+                    .map_or(url.as_str(), |(address, _)| address);
+                format!("webhook {address}")
+            }
             (None, Some(command)) => format!("command {command:?}"),
             (None, None) => "nowhere".to_string(),
         }
@@ -171,14 +177,7 @@ fn default_retries() -> u32 {
 #[cfg(test)]
 mod tests {
     use crate::AppConfig;
-
-    const BASE: &str =
-        "[app]\nname = \"shop\"\nroot = \"/srv/shop\"\n\n[web]\ncommand = \"./server\"\n\n";
-
-    fn parse(text: &str) -> Result<AppConfig, String> {
-        AppConfig::parse(text, std::path::Path::new("/srv/shop/baton.toml"))
-            .map_err(|error| error.to_string())
-    }
+    use crate::migrate_config::tests::{BASE, parse};
 
     #[test]
     fn none_by_default_and_defaults_for_each_key() {
@@ -195,6 +194,11 @@ mod tests {
         assert_eq!(target.retries, 5);
         assert_eq!(target.secret_env.as_ref().unwrap().as_str(), "HOOK_KEY");
         assert_eq!(target.label(), "webhook http://127.0.0.1:9000/hook");
+        let with_token = parse(&format!(
+            "{BASE}[[notify]]\nwebhook = \"http://h/hook?token=s3cret\"\nsecret_env = \"K\"\n"
+        ))
+        .unwrap();
+        assert_eq!(with_token.notify[0].label(), "webhook http://h/hook");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Deploy notifications, the part that needs no network: the events and
 //! their JSON body, the signature a webhook's body carries, and when a
 //! failed delivery is tried again. The daemon delivers them.
+#![deny(missing_docs)]
 
 mod backoff;
 mod event;
