@@ -110,8 +110,8 @@ pub struct Event {
     pub app: String,
     /// `deploy` or `rollback`: the kind of run it is about.
     pub kind: String,
-    /// The run's number in `baton history`; `null` for a deploy refused
-    /// before it began (a spent error budget).
+    /// The run's number in `baton history`; `null` on `budget_exhausted`,
+    /// which is sent before the deploy is recorded (or refused).
     pub deploy_id: Option<i64>,
     /// The release deployed (or rolled back to), once it has an id.
     pub release: Option<String>,
