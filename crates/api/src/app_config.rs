@@ -54,6 +54,9 @@ pub struct AppConfig {
     /// `baton status` and `baton budget` show and `baton deploy` respects.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub slo: Option<SloSection>,
+    /// `[[notify]]`: webhooks and commands told of each deploy's events.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<crate::NotifyTarget>,
 }
 
 /// `[slo]`: the share of requests that must not fail over a rolling window.
@@ -891,6 +894,7 @@ impl AppConfig {
             ));
         }
         self.rollout.check(text, path)?;
+        crate::NotifyTarget::check_all(&self.notify, text, path)?;
         if !self.flags.inject && self.flags.targeting_key.is_some() {
             return Err(located(
                 text,
@@ -1148,11 +1152,16 @@ impl GuardrailConfig {
     }
 }
 
-/// A guardrail's `server` or `url` must be a plain `http://` address with a
-/// host: the daemon reads it with its own HTTP/1 client, which speaks no
-/// TLS, and an address that cannot be read would only ever be "no
-/// evidence" at deploy time, long after the file was written.
-fn check_plain_http(key: &str, address: &str, example: &str) -> Result<(), String> {
+/// A guardrail's `server` or `url`, or a notification's `webhook`, must be
+/// a plain `http://` address with a host: the daemon reaches it with its
+/// own HTTP/1 client, which speaks no TLS, and an address that cannot be
+/// reached would only fail at deploy time, long after the file was written.
+pub(crate) fn check_plain_http(key: &str, address: &str, example: &str) -> Result<(), String> {
+    let users = if key == "webhook" {
+        "webhooks"
+    } else {
+        "guardrails"
+    };
     let uri: http::Uri = address.parse().map_err(|error| {
         format!("{key} = {address:?} is not a URL ({error}); write e.g. {key} = {example}")
     })?;
@@ -1160,14 +1169,14 @@ fn check_plain_http(key: &str, address: &str, example: &str) -> Result<(), Strin
         Some("http") => {}
         Some("https") => {
             return Err(format!(
-                "{key} = {address:?} uses https, which guardrails cannot read: baton fetches \
+                "{key} = {address:?} uses https, which {users} cannot use: baton speaks to \
                  them over plain http; use an http:// address (e.g. one on 127.0.0.1, or a \
                  local proxy in front of the TLS endpoint)"
             ));
         }
         Some(other) => {
             return Err(format!(
-                "{key} = {address:?} uses {other}://; guardrails read only http:// addresses, \
+                "{key} = {address:?} uses {other}://; {users} take only http:// addresses, \
                  e.g. {key} = {example}"
             ));
         }
@@ -2021,7 +2030,7 @@ max_latency = "300ms"
                 "[[rollout.guardrails]]\nmetric = \"http\"\nwindow = \"1m\"\nmin = 1\n\
                  url = \"https://s/stats\"\njson_path = \"$.ok\"\n",
                 "url",
-                "url = \"https://s/stats\" uses https, which guardrails cannot read",
+                "url = \"https://s/stats\" uses https, which guardrails cannot use",
             ),
             (
                 "[[rollout.guardrails]]\nmetric = \"prometheus\"\nquery = \"up\"\n\
@@ -2033,7 +2042,7 @@ max_latency = "300ms"
                 "[[rollout.guardrails]]\nmetric = \"prometheus\"\nquery = \"up\"\n\
                  window = \"1m\"\nmin = 1\nserver = \"ftp://p/\"\n",
                 "server",
-                "uses ftp://; guardrails read only http:// addresses",
+                "uses ftp://; guardrails take only http:// addresses",
             ),
             (
                 "[[rollout.guardrails]]\nmetric = \"prometheus\"\nquery = \"up\"\n\

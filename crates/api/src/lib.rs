@@ -14,6 +14,7 @@ mod daemon_info;
 mod error;
 mod flags;
 mod migrate_config;
+mod notify_config;
 mod post_deploy_report;
 mod routes;
 mod targeting_key;
@@ -40,6 +41,7 @@ pub use flags::{
     StaleFlags, VariantWeight, check_flag_name,
 };
 pub use migrate_config::{EnvVarName, MigrateSection};
+pub use notify_config::{MAX_NOTIFY_RETRIES, NotifyTarget};
 pub use post_deploy_report::{BASELINE_DAYS, PostDeployReport};
 pub use routes::{
     Balance, DeployOutcome, DeployRoute, PauseRequest, PauseState, RouteInfo, TargetInfo,

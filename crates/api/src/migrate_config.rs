@@ -106,13 +106,15 @@ impl<'de> Deserialize<'de> for EnvVarName {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use crate::AppConfig;
 
-    const BASE: &str =
+    /// The smallest whole `baton.toml`, for a section's tests to add to.
+    pub(crate) const BASE: &str =
         "[app]\nname = \"shop\"\nroot = \"/srv/shop\"\n\n[web]\ncommand = \"./server\"\n\n";
 
-    fn parse(text: &str) -> Result<AppConfig, String> {
+    /// `text` parsed as `/srv/shop/baton.toml`, its error as the user sees it.
+    pub(crate) fn parse(text: &str) -> Result<AppConfig, String> {
         AppConfig::parse(text, std::path::Path::new("/srv/shop/baton.toml"))
             .map_err(|error| error.to_string())
     }

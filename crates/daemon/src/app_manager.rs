@@ -25,10 +25,12 @@ use crate::app_run::AppRun;
 use crate::app_status;
 use crate::deploy_log::DeployLog;
 use crate::deploy_tally::DeployTally;
+use crate::notifier::Notifier;
 use crate::process_spec;
 use crate::process_table::unix_ms;
 use crate::rollout_controller::SplitOptions;
 use crate::rollup_history;
+use crate::run_notices::RunNotices;
 
 /// Why an app command was refused; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,8 @@ pub struct AppManager {
     /// Set (under the `running` lock) while the daemon hands over to a new
     /// one: no deploy may start in the process that is about to leave.
     handing_over: AtomicBool,
+    /// Delivers the `[[notify]]` events of every run.
+    notifier: Arc<Notifier>,
 }
 
 /// Releases an app's deploy lock when the run ends, however it ends.
@@ -80,6 +84,8 @@ struct RunGuard {
     manager: Arc<AppManager>,
     app: String,
     record: DeployRecord,
+    /// Where the run's end is announced.
+    notices: Option<RunNotices>,
 }
 
 impl Drop for RunGuard {
@@ -94,6 +100,7 @@ impl AppManager {
     pub fn new(host: Arc<AppHost>, deploys: Arc<DeployTally>) -> Arc<Self> {
         Arc::new(AppManager {
             host,
+            notifier: Notifier::new(Arc::clone(&deploys)),
             deploys,
             started_ms: now_ms(),
             running: Mutex::new(HashMap::new()),
@@ -158,10 +165,21 @@ impl AppManager {
         // A bad [rollout] or --strategy is refused before anything is claimed
         // or recorded.
         let progressive = plan_of(&config, request.strategy.as_deref())?;
+        let notices = RunNotices::new(
+            &self.notifier,
+            &config,
+            DeployKind::Deploy,
+            &request.user,
+            previous.clone(),
+        )
+        .map_err(AppError::Invalid)?;
         let spent = match &config.slo {
             Some(slo) => self.budget(&app, slo).await.filter(BudgetStatus::is_spent),
             None => None,
         };
+        if let Some(budget) = &spent {
+            notices.budget_exhausted(budget, request.force.as_deref());
+        }
         if let (Some(budget), None) = (&spent, &request.force) {
             return Err(AppError::Invalid(format!(
                 "{app}'s error budget is spent: {} errors in {} requests over {}, {:.0} allowed by \
@@ -174,7 +192,7 @@ impl AppManager {
                 budget.availability
             )));
         }
-        let guard = self
+        let mut guard = self
             .claim(
                 DeployRecord {
                     kind: "deploy".to_string(),
@@ -196,6 +214,8 @@ impl AppManager {
                 progressive.is_some(),
             )
             .await?;
+        let notices = notices.started(guard.id());
+        guard.notices = Some(notices.clone());
         let record = AppRecord {
             name: app.clone(),
             config_json: match &stored {
@@ -230,7 +250,8 @@ impl AppManager {
             source,
             process_spec::run_marker(&app, guard.id()),
         )
-        .allowing_unsafe_migrations(request.allow_unsafe_migrations.clone());
+        .allowing_unsafe_migrations(request.allow_unsafe_migrations.clone())
+        .notifying(notices);
         let run = match progressive {
             Some((rollout, split)) => {
                 let (control, commands) = mpsc::unbounded_channel();
@@ -302,7 +323,7 @@ impl AppManager {
                 }
             )));
         };
-        let guard = self
+        let mut guard = self
             .claim(
                 DeployRecord {
                     kind: "rollback".to_string(),
@@ -315,6 +336,21 @@ impl AppManager {
                 false,
             )
             .await?;
+        // The app's latest config says where to announce, not the older
+        // release's: a rollback is not refused over its notifications.
+        let latest = serde_json::from_str(&stored.config_json).unwrap_or_else(|_| config.clone());
+        let notices = RunNotices::lenient(
+            &self.notifier,
+            &latest,
+            DeployKind::Rollback,
+            &request.user,
+            current.clone(),
+        );
+        guard.notices = Some(
+            notices
+                .with_release(Some(target.clone()))
+                .started(guard.id()),
+        );
         let plan = RollbackPlan {
             app: app.to_string(),
             target: target.clone(),
@@ -375,6 +411,9 @@ impl AppManager {
         record.reason = result.err();
         record.stages_json = stages;
         self.deploys.record(&record);
+        if let Some(notices) = &guard.notices {
+            notices.ended(&record);
+        }
         let saved = self
             .host
             .on_store(move |store| {
@@ -438,6 +477,7 @@ impl AppManager {
             manager: Arc::clone(self),
             app: app.clone(),
             record: record.clone(),
+            notices: None,
         };
         let id = self
             .host

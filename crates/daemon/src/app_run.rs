@@ -21,6 +21,7 @@ use crate::process_spec::{self, Slot, WEB};
 use crate::process_table::{Entry, unix_ms};
 use crate::rollout_controller::{self, SplitOptions, StatusBoard};
 use crate::route_manager::StagedRoute;
+use crate::run_notices::RunNotices;
 
 /// Unexpected exits of one new process that count as a crash loop.
 pub const CRASH_LOOP_EXITS: u32 = 3;
@@ -63,6 +64,8 @@ pub struct AppRun {
     staged_route: tokio::sync::Mutex<Option<StagedRoute>>,
     /// `--allow-unsafe-migrations`: why migration lint errors may ship.
     unsafe_migrations: Option<String>,
+    /// Where a guardrail breach is announced.
+    notices: Option<RunNotices>,
 }
 
 impl AppRun {
@@ -86,7 +89,14 @@ impl AppRun {
             staged_route: tokio::sync::Mutex::new(None),
             rollout: None,
             unsafe_migrations: None,
+            notices: None,
         }
+    }
+
+    /// Announces a guardrail breach of its rollout with `notices`.
+    pub fn notifying(mut self, notices: RunNotices) -> Self {
+        self.notices = Some(notices);
+        self
     }
 
     /// Lets migration lint errors through the preflight, for `reason`.
@@ -481,6 +491,13 @@ impl Effects for AppRun {
                 commands: &mut commands,
                 status: &progressive.status,
                 sources: ExternalSource::by_guardrail(&self.config.rollout),
+                notices: self.notices.clone().map(|notices| {
+                    notices.with_release(
+                        lock(&self.staged_release)
+                            .as_ref()
+                            .map(|(id, _)| id.clone()),
+                    )
+                }),
             };
             return rollout_controller::run(
                 &self.host.routes,

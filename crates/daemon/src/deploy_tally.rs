@@ -10,7 +10,9 @@ use baton_api::StageTiming;
 use baton_rollout::Stage;
 use baton_state::{DeployRecord, Store};
 use baton_telemetry::SecondsHistogram;
-use baton_telemetry::exposition::{DeployDurationSeries, DeploySeries, Exposition, RollbackSeries};
+use baton_telemetry::exposition::{
+    DeployDurationSeries, DeploySeries, Exposition, NotificationSeries, RollbackSeries,
+};
 
 /// Upper bounds of the deploy duration buckets, in seconds: from a warm
 /// rollback (a second) to a canary with long steps (an hour).
@@ -32,6 +34,9 @@ struct Counts {
     durations: BTreeMap<(String, String), SecondsHistogram>,
     /// Rollbacks by (app, reason).
     rollbacks: BTreeMap<(String, &'static str), u64>,
+    /// Deploy notifications by (app, target, outcome), since this start:
+    /// deliveries are not in the history.
+    notifications: BTreeMap<(String, String, &'static str), u64>,
 }
 
 impl DeployTally {
@@ -82,6 +87,16 @@ impl DeployTally {
         }
     }
 
+    /// Counts a deploy notification to `target` of `app` that ended with
+    /// `outcome` (`delivered`, `failed`, `dropped`).
+    pub fn notification(&self, app: &str, target: &str, outcome: &'static str) {
+        *self
+            .counts()
+            .notifications
+            .entry((app.to_string(), target.to_string(), outcome))
+            .or_default() += 1;
+    }
+
     /// A panic while counting leaves whole numbers behind (each update is
     /// one increment), so a poisoned lock is used as it is.
     fn counts(&self) -> MutexGuard<'_, Counts> {
@@ -118,6 +133,16 @@ impl DeployTally {
                 count: *count,
             })
             .collect();
+        exposition.notifications = counts
+            .notifications
+            .iter()
+            .map(|((app, target, outcome), count)| NotificationSeries {
+                app: app.clone(),
+                target: target.clone(),
+                outcome: (*outcome).to_string(),
+                count: *count,
+            })
+            .collect();
     }
 }
 
@@ -135,7 +160,7 @@ impl DeployTally {
 ///
 /// The rollout's reason is read from the failure's first words, which the
 /// rollout controller writes for people; they are the only record of it.
-fn rollback_reason(record: &DeployRecord) -> Option<&'static str> {
+pub(crate) fn rollback_reason(record: &DeployRecord) -> Option<&'static str> {
     match (record.kind.as_str(), record.outcome.as_str()) {
         ("rollback", "succeeded") => Some("manual"),
         ("deploy", "failed") => {

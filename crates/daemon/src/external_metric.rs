@@ -12,15 +12,15 @@ use std::time::Duration;
 use baton_api::{GuardrailConfig, GuardrailMetric, RolloutSection};
 use baton_rollout::{Guardrail, Metric};
 use bytes::Bytes;
-use http::{Request, StatusCode, Uri, header};
-use http_body_util::{BodyExt, Empty, Limited};
-use hyper_util::rt::TokioIo;
+use http::{StatusCode, Uri, header};
+use http_body_util::Full;
 use serde_json::Value;
 use serde_json_path::JsonPath;
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::plain_http;
 
 /// How long one fetch (connect, ask, read the answer) may take. A metrics
 /// endpoint that needs longer is broken for this purpose: the reading
@@ -247,54 +247,14 @@ async fn fetch(target: &Target) -> Result<f64, String> {
     target.read.value(status, &body)
 }
 
-/// One plain HTTP/1.1 GET on a connection of its own. The connection is
-/// driven inside this future, not spawned, so a timeout that drops it
-/// leaves nothing behind waiting on a server that hangs.
+/// One plain HTTP/1.1 GET.
 async fn get(uri: &Uri) -> Result<(StatusCode, Bytes), String> {
-    let authority = uri
-        .authority()
-        .ok_or_else(|| format!("{uri} names no host"))?;
-    // An IPv6 literal is written in brackets in a URL, not in a socket address.
-    let host = authority
-        .host()
-        .trim_start_matches('[')
-        .trim_end_matches(']');
-    let port = authority.port_u16().unwrap_or(80);
-    let stream = TcpStream::connect((host, port))
-        .await
-        .map_err(|error| format!("cannot connect to {authority}: {error}"))?;
-    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|error| format!("HTTP handshake with {authority} failed: {error}"))?;
-    let request = Request::get(uri.path_and_query().map_or("/", |path| path.as_str()))
-        .header(header::HOST, authority.as_str())
+    let request = plain_http::request_to(http::Method::GET, uri)
         .header(header::ACCEPT, "application/json")
         .header(header::USER_AGENT, "baton-guardrail")
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(Bytes::new()))
         .map_err(|error| format!("cannot build the request: {error}"))?;
-    let exchange = async move {
-        let response = sender
-            .send_request(request)
-            .await
-            .map_err(|error| format!("the request failed: {error}"))?;
-        let status = response.status();
-        let body = Limited::new(response.into_body(), BODY_LIMIT)
-            .collect()
-            .await
-            .map_err(|error| format!("reading the answer failed: {error}"))?
-            .to_bytes();
-        Ok((status, body))
-    };
-    let mut exchange = std::pin::pin!(exchange);
-    tokio::select! {
-        answer = &mut exchange => answer,
-        ended = connection => match ended {
-            // A server that closes after answering ends the connection
-            // before the answer is taken; it is complete by then.
-            Ok(()) => exchange.await,
-            Err(error) => Err(format!("the connection to {authority} failed: {error}")),
-        },
-    }
+    plain_http::exchange(uri, request, BODY_LIMIT).await
 }
 
 /// How often a guardrail over `window` is fetched: four times a window, so

@@ -18,6 +18,7 @@ use tokio::time::Instant;
 
 use crate::external_metric::{ExternalMetrics, ExternalSource};
 use crate::route_manager::{CanaryTraffic, RouteManager, StagedRoute};
+use crate::run_notices::RunNotices;
 
 /// How often the guardrails are judged: a breach sends the traffic back
 /// within about this long of being observable.
@@ -36,6 +37,8 @@ pub struct Inputs<'a> {
     /// Where each `prometheus` or `http` guardrail of the plan reads its
     /// number, by guardrail index (the plan does not carry it).
     pub sources: Vec<Option<ExternalSource>>,
+    /// Told of a guardrail breach (`guardrail_breached`).
+    pub notices: Option<RunNotices>,
 }
 
 /// How the split treats clients while the rollout runs.
@@ -82,6 +85,7 @@ pub async fn run(
         commands,
         status,
         sources,
+        notices,
     } = inputs;
     // Fetching starts now, so the first numbers are in by the first
     // judgement; dropping it when the run ends, however, stops it.
@@ -151,6 +155,9 @@ pub async fn run(
             }
             Action::RollBack => {
                 let _ = routes.abort_canary(app).await;
+                if let Some(notices) = &notices {
+                    notices.breached(&decision.verdicts, &decision.reason);
+                }
                 let evidence: Vec<String> = decision
                     .verdicts
                     .iter()

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::pipe;
 use tokio::time::Instant;
 
@@ -36,6 +36,31 @@ pub async fn run_command(
     dir: &Path,
     env: &[(String, String)],
     timeout: Duration,
+    on_line: impl FnMut(&str) + Send,
+) -> Result<(), CommandError> {
+    run(command, dir, env, None, timeout, on_line).await
+}
+
+/// [`run_command`], with `input` written to the command's stdin (then
+/// closed) instead of `/dev/null`. A command that exits without reading
+/// all of it is not an error: what it read is its business.
+pub async fn run_command_with_input(
+    command: &str,
+    dir: &Path,
+    env: &[(String, String)],
+    input: Vec<u8>,
+    timeout: Duration,
+    on_line: impl FnMut(&str) + Send,
+) -> Result<(), CommandError> {
+    run(command, dir, env, Some(input), timeout, on_line).await
+}
+
+async fn run(
+    command: &str,
+    dir: &Path,
+    env: &[(String, String)],
+    input: Option<Vec<u8>>,
+    timeout: Duration,
     mut on_line: impl FnMut(&str) + Send,
 ) -> Result<(), CommandError> {
     let spawn_error = |source| CommandError::Spawn {
@@ -60,7 +85,11 @@ pub async fn run_command(
         .current_dir(dir)
         .env_clear()
         .envs(env.iter().map(|(key, value)| (key, value)))
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(writer)
         .stderr(writer_for_stderr)
         .process_group(0)
@@ -71,6 +100,14 @@ pub async fn run_command(
     drop(shell);
     let mut child = spawned.map_err(spawn_error)?;
     let mut group = GroupGuard::new(child.id());
+    if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // Written beside the output loop, so a command that prints before
+        // it reads cannot deadlock against us; a full pipe it never reads
+        // breaks when its group is killed, which ends this task.
+        tokio::spawn(async move {
+            let _ = stdin.write_all(&input).await;
+        });
+    }
     let mut output = pipe::Receiver::from_owned_fd(OwnedFd::from(reader)).map_err(output_error)?;
 
     let mut tail = Tail::default();
@@ -250,6 +287,34 @@ mod tests {
         .await;
         let lines = seen.lock().unwrap().clone();
         (result, lines)
+    }
+
+    #[tokio::test]
+    async fn input_arrives_on_stdin_and_a_command_may_leave_it_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = seen.clone();
+        let input = b"{\"event\":\"deploy_started\"}\nsecond line".to_vec();
+        run_command_with_input(
+            "cat",
+            dir.path(),
+            &path_env(),
+            input,
+            GENEROUS,
+            move |line| {
+                sink.lock().unwrap().push(line.to_owned());
+            },
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            *seen.lock().unwrap(),
+            ["{\"event\":\"deploy_started\"}", "second line"]
+        );
+        let big = vec![b'x'; 1 << 20];
+        run_command_with_input("true", dir.path(), &path_env(), big, GENEROUS, |_| {})
+            .await
+            .unwrap();
     }
 
     /// Gone or a zombie: either way it no longer runs.

@@ -31,7 +31,7 @@ mod test_support;
 
 pub use app_root::AppRoot;
 pub use assets::link_assets;
-pub use build_command::run_command;
+pub use build_command::{run_command, run_command_with_input};
 pub use command_error::CommandError;
 pub use env_file::load_env_file;
 pub use error::ReleaseError;

@@ -37,6 +37,8 @@ pub struct Exposition {
     pub deploy_durations: Vec<DeployDurationSeries>,
     /// Rollbacks per app and reason.
     pub rollbacks: Vec<RollbackSeries>,
+    /// Deploy notifications per app, target and outcome.
+    pub notifications: Vec<NotificationSeries>,
     /// The daemon and every supervised app process.
     pub processes: Vec<ProcessSeries>,
     /// Flag evaluations per flag, source and result.
@@ -150,6 +152,20 @@ pub struct RollbackSeries {
     /// Why, in the daemon's words (`guardrail`, `abort`, `manual`, …).
     pub reason: String,
     /// How many times.
+    pub count: u64,
+}
+
+/// How many deploy notifications to one target ended one way.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NotificationSeries {
+    /// The app.
+    pub app: String,
+    /// The target: `webhook <url>` or `command "<command>"`.
+    pub target: String,
+    /// `delivered`, `failed` (every try failed) or `dropped` (its queue
+    /// was full).
+    pub outcome: String,
+    /// How many.
     pub count: u64,
 }
 
@@ -365,6 +381,21 @@ impl Collector for ExpositionCollector {
         )?;
         for series in &e.rollbacks {
             let labels = [("app", series.app.as_str()), ("reason", &series.reason)];
+            counter(&mut family, &labels, series.count)?;
+        }
+
+        let mut family = encoder.encode_descriptor(
+            "notifications",
+            "Deploy notifications ([[notify]]) since the daemon started, per app, target and outcome: delivered, failed (every try failed), dropped (the target's queue was full).",
+            None,
+            MetricType::Counter,
+        )?;
+        for series in &e.notifications {
+            let labels = [
+                ("app", series.app.as_str()),
+                ("target", &series.target),
+                ("outcome", &series.outcome),
+            ];
             counter(&mut family, &labels, series.count)?;
         }
 
@@ -619,6 +650,12 @@ mod tests {
                 reason: "guardrail".into(),
                 count: 1,
             }],
+            notifications: vec![NotificationSeries {
+                app: "web".into(),
+                target: "webhook http://127.0.0.1:9000/x".into(),
+                outcome: "delivered".into(),
+                count: 3,
+            }],
             processes: vec![ProcessSeries {
                 app: String::new(),
                 role: "daemon".into(),
@@ -654,6 +691,13 @@ mod tests {
                 "baton_rollbacks_total{app=\"web\",reason=\"guardrail\"}"
             ),
             Some(1.0)
+        );
+        assert_eq!(
+            sample(
+                &text,
+                "baton_notifications_total{app=\"web\",target=\"webhook http://127.0.0.1:9000/x\",outcome=\"delivered\"}"
+            ),
+            Some(3.0)
         );
         let daemon = "{app=\"\",role=\"daemon\",index=\"1\",version=\"\"}";
         assert_eq!(
