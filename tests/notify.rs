@@ -284,6 +284,11 @@ async fn a_webhook_gets_signed_events_of_a_good_deploy_and_of_a_canary_rolled_ba
             "{succeeded}"
         );
         ensure!(succeeded["release"] == first.as_str(), "{succeeded}");
+        // The traffic report the deploy printed rides along.
+        ensure!(
+            succeeded["traffic"]["version"] == first.as_str(),
+            "{succeeded}"
+        );
         ensure!(succeeded["duration_ms"].is_u64(), "{succeeded}");
         ensure!(
             succeeded["at"].as_str().is_some_and(|at| at.ends_with('Z')),

@@ -160,17 +160,17 @@ impl RunNotices {
             .finished_at_ms
             .map(|end| end.saturating_sub(record.started_at_ms));
         event.rollback_reason = why.map(str::to_string);
+        event.traffic = record
+            .report_json
+            .as_deref()
+            .and_then(|json| serde_json::from_str(json).ok());
         self.send(event);
     }
 
     fn event(&self, kind: EventKind) -> Event {
         let now = unix_ms(std::time::SystemTime::now());
         let mut event = Event::new(uuid::Uuid::new_v4().to_string(), kind, &self.app, now);
-        event.kind = match self.kind {
-            DeployKind::Deploy => "deploy",
-            DeployKind::Rollback => "rollback",
-        }
-        .to_string();
+        event.kind = self.kind.as_str().to_string();
         event.deploy_id = self.deploy_id;
         event.release = self.release.clone();
         event.previous_release = self.previous_release.clone();

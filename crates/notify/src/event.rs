@@ -140,6 +140,11 @@ pub struct Event {
     /// anyway; absent when it was refused.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub forced: Option<String>,
+    /// `deploy_succeeded`: the traffic report printed at the end of the
+    /// deploy (the new version against the same hour of the previous
+    /// days), as `baton history --json` keeps it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traffic: Option<serde_json::Value>,
 }
 
 /// A guardrail beyond its limit, with the evidence.
@@ -200,6 +205,7 @@ impl Event {
             guardrails: Vec::new(),
             budget: None,
             forced: None,
+            traffic: None,
         }
     }
 
