@@ -291,7 +291,7 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 }
 
 /// The headers every dashboard document carries: the policy above, no
-/// MIME sniffing, no framing, no referrer leaving the page.
+/// MIME sniffing, no framing, no referrer sent to other sites.
 fn protect(headers: &mut HeaderMap) {
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -304,7 +304,9 @@ fn protect(headers: &mut HeaderMap) {
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        // Not `no-referrer`: with it, browsers send `Origin: null` on the
+        // login form's POST, which the same-origin check must refuse.
+        HeaderValue::from_static("same-origin"),
     );
 }
 

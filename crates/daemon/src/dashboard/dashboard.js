@@ -13,7 +13,7 @@ const state = {
   range: 'live',     // 'live': 5-second points over 10 minutes; 'hour': minutes
   colors: new Map(), // version label -> colour, stable while the page lives
   views: new Map(),  // app name -> its rendered elements
-  open: new Map(),   // "app#id" -> events of an expanded history row (or null while loading)
+  open: new Map(),   // "app#id" -> {events, outcome} of an expanded history row (null while loading)
   source: null,
 };
 
@@ -48,6 +48,13 @@ function colorOf(version) {
     state.colors.set(version, PALETTE[state.colors.size % PALETTE.length]);
   }
   return state.colors.get(version);
+}
+
+/// A release id (`20261122T021500Z-3f9a2c1`) by its revision; other
+/// labels as they are. The full label is in the tooltip.
+function short(version) {
+  const match = /^\d{8}T\d{6}Z-(.+)$/.exec(version);
+  return match ? match[1] : version;
 }
 
 function swatch(version) {
@@ -322,7 +329,7 @@ function updateSplit(view, versions) {
       'data-role': v.role,
       'data-weight': weight,
       title: `${v.label} (${v.role}): ${weight}%`,
-      text: `${v.label} ${num(weight, weight % 1 === 0 ? 0 : 1)}%`,
+      text: `${short(v.label)} ${num(weight, weight % 1 === 0 ? 0 : 1)}%`,
     });
     part.style.flexGrow = String(weight / total);
     part.style.background = colorOf(v.label);
@@ -396,10 +403,15 @@ function updateCharts(view, app, nowMs) {
   }
   const series = state.range === 'live' ? app.live : app.minutes;
   const span = state.range === 'live' ? 10 * 60 * 1000 : 60 * 60 * 1000;
-  const from = nowMs - span;
+  // The range starts where the data does (a daemon that just started has
+  // seconds, not ten minutes), and spans at least a few points.
+  let first = nowMs;
+  for (const v of series.versions) if (v.points.length) first = Math.min(first, v.points[0].t_ms);
+  for (const m of app.markers) if (m.t_ms >= nowMs - span) first = Math.min(first, m.t_ms);
+  const from = Math.max(nowMs - span, Math.min(first, nowMs - 12 * series.step_ms));
   const markers = app.markers.filter((m) => m.t_ms >= from && m.t_ms <= nowMs);
   const versions = series.versions.filter((v) => v.points.some((p) => p.t_ms + series.step_ms >= from));
-  view.legend.replaceChildren(...versions.map((v) => el('span', {}, swatch(v.version), v.version)));
+  view.legend.replaceChildren(...versions.map((v) => el('span', { title: v.version }, swatch(v.version), short(v.version))));
   drawChart(view.charts.rps.svg, versions, 'rps', from, nowMs, markers, (v) => num(v, v < 10 ? 1 : 0), 1);
   drawChart(view.charts.error_rate.svg, versions, 'error_rate', from, nowMs, markers, (v) => pct(v, 1), 0.01);
   drawChart(view.charts.p99_ms.svg, versions, 'p99_ms', from, nowMs, markers, (v) => num(v, v < 10 ? 1 : 0), 1);
@@ -480,9 +492,11 @@ function updateHistory(view, app, history) {
     el('td', {}, stages),
     el('td', { class: 'muted', text: run.reason || '' })));
     if (state.open.has(key)) {
-      if (run.outcome === 'running') refreshRun(app, run);
+      const record = state.open.get(key);
+      // A running run's record grows; one that just ended has its last words.
+      if (record && (run.outcome === 'running' || record.outcome !== run.outcome)) refreshRun(app, run);
       rows.push(el('tr', { class: 'details', 'data-deploy-details': run.id },
-        el('td', { colspan: 9 }, runDetails(run, state.open.get(key)))));
+        el('td', { colspan: 9 }, runDetails(run, record && record.events))));
     }
   }
   view.history.replaceChildren(...rows);
@@ -507,7 +521,7 @@ async function refreshRun(app, run) {
   try {
     const events = await call('GET', `/api/dashboard/apps/${encodeURIComponent(app)}/deploys/${run.id}`);
     if (state.open.has(key)) {
-      state.open.set(key, events);
+      state.open.set(key, { events, outcome: run.outcome });
       render(state.snapshot);
     }
   } catch (error) {
@@ -528,7 +542,7 @@ function runDetails(run, events) {
   for (const event of events) {
     switch (event.event) {
       case 'stage_started':
-        lines.push(el('li', { class: 'stage', text: `${event.stage}: ${event.detail}` }));
+        if (event.detail) lines.push(el('li', { class: 'stage', text: `${event.stage}: ${event.detail}` }));
         break;
       case 'stage_finished':
         lines.push(el('li', { class: 'stage', text: `${event.stage} done in ${duration(event.duration_ms)}${event.detail ? `: ${event.detail}` : ''}` }));
@@ -543,7 +557,7 @@ function runDetails(run, events) {
         lines.push(el('li', { class: 'failed', text: `failed at ${event.stage}: ${event.error}` }));
         break;
       case 'succeeded':
-        lines.push(el('li', { class: 'stage', text: `succeeded in ${duration(event.report.total_ms)}` }));
+        lines.push(el('li', { class: 'stage', text: `succeeded in ${duration(event.report.duration_ms)}` }));
         break;
       default:
         break;
