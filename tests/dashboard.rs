@@ -46,7 +46,10 @@ async fn call(
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
-    if !body.is_empty() {
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    if !body.is_empty() && !typed {
         request = request.header(header::CONTENT_TYPE, "application/x-www-form-urlencoded");
     }
     exchange(
@@ -225,7 +228,8 @@ fn slow_canary(app: &str) -> anyhow::Result<AppSource> {
         .web_line("processes = 2")
         .extra(
             "[rollout]\nstrategy = \"canary\"\nsteps = [\"10%\", \"50%\", \"100%\"]\n\
-             step_duration = \"10m\"\nstep_timeout = \"20m\"\nmin_requests = 20\nbake = \"1s\"\n",
+             step_duration = \"10m\"\nstep_timeout = \"20m\"\nmin_requests = 20\nbake = \"1s\"\n\
+             [slo]\navailability = \"99.9%\"\nwindow = \"1h\"\n",
         )
         .build()
 }
@@ -295,6 +299,31 @@ async fn in_chromium_a_canary_shows_its_marker_and_split_and_abort_returns_traff
         daemon.baton(&args).await?.success()?;
         let load = Load::start(daemon.http_address(), 4, "/");
         load.wait_for_answers(50).await?;
+        // A flag at 25%, off: the page shows it and switches it on.
+        let flag = call(
+            admin,
+            Method::PUT,
+            "/api/flags/new_checkout",
+            &[
+                ("authorization", &bearer()),
+                ("content-type", "application/json"),
+            ],
+            r#"{"user": "", "settings": {"rollout_percent": 25}}"#,
+        )
+        .await?;
+        ensure!(flag.status.is_success(), "{flag:?}");
+        let off = call(
+            admin,
+            Method::POST,
+            "/api/flags/new_checkout/off",
+            &[
+                ("authorization", &bearer()),
+                ("content-type", "application/json"),
+            ],
+            r#"{"user": ""}"#,
+        )
+        .await?;
+        ensure!(off.status.is_success(), "{off:?}");
 
         let mut script = GroupChild::spawn(
             Command::new("node")
@@ -353,8 +382,21 @@ async fn in_chromium_a_canary_shows_its_marker_and_split_and_abort_returns_traff
                 .is_some_and(|lines| !lines.is_empty()),
             "no rollout evidence shown: {seen}"
         );
+        let flags = call(
+            admin,
+            Method::GET,
+            "/api/flags/new_checkout",
+            &[("authorization", &bearer())],
+            "",
+        )
+        .await?;
+        let flag: serde_json::Value = serde_json::from_slice(&flags.body)?;
+        ensure!(
+            flag["enabled"] == true,
+            "the page did not switch the flag on: {flag}"
+        );
         let shots = seen["screenshots"].as_array().map_or(0, Vec::len);
-        ensure!(shots >= 6, "{shots} screenshots: {seen}");
+        ensure!(shots >= 7, "{shots} screenshots: {seen}");
 
         // The daemon agrees: the deploy ended aborted, v1 takes everything.
         let aborted = join(deploy, Duration::from_secs(60), "the aborted deploy").await??;

@@ -3,7 +3,8 @@
 // tests/dashboard.rs runs it against a daemon whose app serves v1 under
 // load, and talks with it over stdin/stdout:
 //
-//   script: READY            logged in, the app shows, stable at 100%
+//   script: READY            logged in, the app shows, stable at 100%,
+//                            a flag switched on
 //   test:   (starts a canary deploy of v2)
 //   script: ABORTED          saw the marker and the split move, pressed
 //                            Abort, saw traffic back on stable
@@ -123,6 +124,9 @@ try {
     parts.length >= 1 && parts.some((p) => p.role === 'stable' && p.weight === 100));
   await page.locator('#live.on').waitFor({ timeout: STEP_TIMEOUT });
   await appSection().locator('.charts polyline').first().waitFor({ timeout: STEP_TIMEOUT });
+  // Its error budget ([slo] 99.9% over 1h): nothing failed, all left.
+  const budget = (await appSection().locator('.budget-left').textContent()).trim();
+  if (!budget.startsWith('100.0% left')) throw new Error(`the budget shows ${budget}`);
   await shot('logged-in');
 
   // A request the page did not send (no CSRF header) changes nothing,
@@ -134,6 +138,16 @@ try {
   if (forged !== 403) throw new Error(`a POST without the CSRF header answered ${forged}, not 403`);
   // Chromium logs that refusal as a failed load: it is the answer we wanted.
   seen.consoleErrors = seen.consoleErrors.filter((text) => !text.includes('403'));
+
+  // The flag: off, at 25%; the page switches it on.
+  const flagRow = page.locator('tr[data-flag="new_checkout"]');
+  await flagRow.waitFor({ timeout: STEP_TIMEOUT });
+  const rollout = (await flagRow.locator('.rollout-percent').textContent()).trim();
+  if (rollout !== '25%') throw new Error(`the flag shows rollout ${rollout}, not 25%`);
+  await flagRow.locator('.switch.off').waitFor({ timeout: STEP_TIMEOUT });
+  await flagRow.locator('button.flag-toggle').click();
+  await flagRow.locator('.switch.on').waitFor({ timeout: STEP_TIMEOUT });
+  await shot('flag-on');
 
   say('READY');
   await nextLine();

@@ -7,7 +7,7 @@
 use std::time::{Duration, SystemTime};
 
 use baton_api::{AppStatus, DeployEvent, FlagList, HistoryEntry, ProcessInfo, ReleaseInfo};
-use baton_telemetry::rollup::{MINUTE_MS, MinuteRollup, minute_start};
+use baton_telemetry::rollup::{MinuteRollup, minute_start};
 use baton_telemetry::{RETENTION, SLICE};
 use serde::Serialize;
 use tokio::time::Instant;
@@ -173,6 +173,3 @@ pub async fn run_events(
 fn span_ms(span: Duration) -> u64 {
     u64::try_from(span.as_millis()).unwrap_or(u64::MAX)
 }
-
-// A minute is a whole number of slices, so the two charts line up.
-const _: () = assert!(MINUTE_MS % (SLICE.as_millis() as u64) == 0);
