@@ -20,6 +20,7 @@ use baton_testkit::{AppSource, GroupChild, wait_until};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
+use nix::sys::signal::Signal;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
@@ -76,7 +77,7 @@ fn session_cookie(reply: &Reply) -> anyhow::Result<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_login_trades_the_token_for_a_session_that_changes_nothing_without_the_page()
 -> anyhow::Result<()> {
-    let (daemon, _token_dir) = admin_daemon().await?;
+    let (mut daemon, _token_dir) = admin_daemon().await?;
     let outcome = async {
         let admin = admin_address(&daemon).await?;
 
@@ -215,6 +216,18 @@ async fn the_login_trades_the_token_for_a_session_that_changes_nothing_without_t
         ensure!(header_text(&logout.headers, "set-cookie").contains("Max-Age=0"));
         let gone = call(admin, Method::GET, "/api/dashboard", &with_cookie, "").await?;
         ensure!(gone.status == StatusCode::UNAUTHORIZED, "{gone:?}");
+
+        // An open event stream does not hold the daemon up when it stops.
+        let request = Request::get("/api/events")
+            .header(header::HOST, admin.to_string())
+            .header(header::AUTHORIZATION, bearer())
+            .body(Full::new(Bytes::new()))?;
+        let open = send(admin, request).await?;
+        ensure!(open.status() == StatusCode::OK, "{open:?}");
+        daemon.signal(Signal::SIGTERM);
+        let status = daemon.wait_exit(Duration::from_secs(20)).await?;
+        ensure!(status.success(), "the daemon exited with {status}");
+        drop(open);
         Ok(())
     }
     .await;

@@ -57,6 +57,7 @@ pub fn router(
         sessions: Arc::new(Sessions::default()),
         token: tokens.admin.clone(),
         stop,
+        latest: tokio::sync::Mutex::new(None),
     });
     guarded(
         Router::new()

@@ -8,21 +8,21 @@ use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::{Json, Router};
 use tokio_util::sync::CancellationToken;
 
 use crate::admin_access::same_origin;
 use crate::admin_token::AdminToken;
-use crate::app_manager::AppManager;
+use crate::app_manager::{AppError, AppManager};
 use crate::control_api::app_answer;
 use crate::dashboard_sessions::{Sessions, clear_cookie, session_cookie, set_cookie};
-use crate::dashboard_snapshot;
+use crate::dashboard_snapshot::{self, DashboardSnapshot};
 use crate::flag_service::FlagService;
 use crate::process_table::unix_ms;
 
@@ -48,6 +48,10 @@ const TICK: Duration = Duration::from_secs(1);
 /// changed, so the charts keep moving with the clock.
 const IDLE_REFRESH: Duration = Duration::from_secs(5);
 
+/// How long a snapshot serves every page that asks: a little under the
+/// event stream's tick, so each tick sees a fresh one.
+const FRESH: Duration = Duration::from_millis(900);
+
 /// A wrong token waits this long for its answer, which slows guessing down
 /// on top of the constant-time comparison.
 const WRONG_TOKEN_DELAY: Duration = Duration::from_millis(500);
@@ -65,6 +69,9 @@ pub struct Dashboard {
     /// Cancelled when the daemon stops: event streams end then, so the
     /// listener's graceful shutdown does not wait for open browsers.
     pub stop: CancellationToken,
+    /// The last snapshot read and when: every open page asks each second,
+    /// and the store is read for them once.
+    pub latest: tokio::sync::Mutex<Option<(tokio::time::Instant, Arc<DashboardSnapshot>)>>,
 }
 
 /// The dashboard's routes. The access check in front of them is the admin
@@ -84,6 +91,20 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
 }
 
 impl Dashboard {
+    /// The dashboard's snapshot, read anew unless one younger than
+    /// [`FRESH`] was read already.
+    pub async fn snapshot(&self) -> Result<Arc<DashboardSnapshot>, AppError> {
+        let mut latest = self.latest.lock().await;
+        if let Some((read_at, snapshot)) = latest.as_ref()
+            && read_at.elapsed() < FRESH
+        {
+            return Ok(Arc::clone(snapshot));
+        }
+        let snapshot = Arc::new(dashboard_snapshot::read(&self.apps, &self.flags).await?);
+        *latest = Some((tokio::time::Instant::now(), Arc::clone(&snapshot)));
+        Ok(snapshot)
+    }
+
     /// Whether `headers` carry a live session's cookie.
     pub fn has_session(&self, headers: &HeaderMap) -> bool {
         session_id(headers).is_some_and(|id| self.sessions.is_valid(id, now_ms()))
@@ -165,7 +186,10 @@ async fn logout(State(dashboard): State<Arc<Dashboard>>, headers: HeaderMap) -> 
 }
 
 async fn snapshot(State(dashboard): State<Arc<Dashboard>>) -> Response {
-    app_answer(dashboard_snapshot::read(&dashboard.apps, &dashboard.flags).await)
+    match dashboard.snapshot().await {
+        Ok(snapshot) => Json(&*snapshot).into_response(),
+        Err(error) => app_answer::<()>(Err(error)),
+    }
 }
 
 async fn run_events(
@@ -220,14 +244,13 @@ impl Stream {
             {
                 return None;
             }
-            let snapshot =
-                match dashboard_snapshot::read(&self.dashboard.apps, &self.dashboard.flags).await {
-                    Ok(snapshot) => snapshot,
-                    Err(error) => {
-                        tracing::warn!(%error, "Reading the dashboard failed");
-                        continue;
-                    }
-                };
+            let snapshot = match self.dashboard.snapshot().await {
+                Ok(snapshot) => snapshot,
+                Err(error) => {
+                    tracing::warn!(%error, "Reading the dashboard failed");
+                    continue;
+                }
+            };
             let content = serde_json::to_string(&(&snapshot.apps, &snapshot.flags)).ok()?;
             let due = match &self.last {
                 None => true,
@@ -238,7 +261,7 @@ impl Stream {
             if !due {
                 continue;
             }
-            let data = serde_json::to_string(&snapshot).ok()?;
+            let data = serde_json::to_string(&*snapshot).ok()?;
             self.last = Some((content, tokio::time::Instant::now()));
             return Some(Event::default().event("snapshot").data(data));
         }
