@@ -181,6 +181,15 @@ try {
     .waitFor({ timeout: STEP_TIMEOUT });
   await appSection().locator('.charts line.marker[data-kind="failed"]').first()
     .waitFor({ state: 'attached', timeout: STEP_TIMEOUT });
+  // The candidate's line stays on the live chart, fallen to zero.
+  await page.waitForTimeout(6_000);
+  const tail = await appSection().locator(`.charts svg[aria-label="Requests per second"] polyline[data-version="${candidate}"]`)
+    .getAttribute('points', { timeout: STEP_TIMEOUT });
+  const lastY = Number(tail.trim().split(' ').pop().split(',')[1]);
+  const bottomY = 180 - 20;
+  if (Math.abs(lastY - bottomY) > 0.5) {
+    throw new Error(`the aborted candidate's rate did not fall to zero: last point at y=${lastY}`);
+  }
   await shot('aborted');
   say('ABORTED');
 

@@ -58,6 +58,7 @@ pub fn router(
         token: tokens.admin.clone(),
         stop,
         latest: tokio::sync::Mutex::new(None),
+        departed: std::sync::Mutex::default(),
     });
     guarded(
         Router::new()

@@ -15,6 +15,7 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use baton_proxy::Version;
 use tokio_util::sync::CancellationToken;
 
 use crate::admin_access::same_origin;
@@ -23,6 +24,7 @@ use crate::app_manager::{AppError, AppManager};
 use crate::control_api::app_answer;
 use crate::dashboard_sessions::{Sessions, clear_cookie, session_cookie, set_cookie};
 use crate::dashboard_snapshot::{self, DashboardSnapshot};
+use crate::departed_versions::DepartedVersions;
 use crate::flag_service::FlagService;
 use crate::process_table::unix_ms;
 
@@ -72,6 +74,8 @@ pub struct Dashboard {
     /// The last snapshot read and when: every open page asks each second,
     /// and the store is read for them once.
     pub latest: tokio::sync::Mutex<Option<(tokio::time::Instant, Arc<DashboardSnapshot>)>>,
+    /// Versions that left a route, for the live chart.
+    pub departed: std::sync::Mutex<DepartedVersions<Version>>,
 }
 
 /// The dashboard's routes. The access check in front of them is the admin
@@ -100,7 +104,8 @@ impl Dashboard {
         {
             return Ok(Arc::clone(snapshot));
         }
-        let snapshot = Arc::new(dashboard_snapshot::read(&self.apps, &self.flags).await?);
+        let snapshot =
+            Arc::new(dashboard_snapshot::read(&self.apps, &self.flags, &self.departed).await?);
         *latest = Some((tokio::time::Instant::now(), Arc::clone(&snapshot)));
         Ok(snapshot)
     }

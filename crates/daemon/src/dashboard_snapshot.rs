@@ -4,9 +4,11 @@
 //! control API gives (`AppManager`, `FlagService`); only the charts are
 //! read here, from the stored rollups and the routes' live numbers.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use baton_api::{AppStatus, DeployEvent, FlagList, HistoryEntry, ProcessInfo, ReleaseInfo};
+use baton_proxy::Version;
 use baton_telemetry::rollup::{MinuteRollup, minute_start};
 use baton_telemetry::{RETENTION, SLICE};
 use serde::Serialize;
@@ -14,6 +16,7 @@ use tokio::time::Instant;
 
 use crate::app_manager::{AppError, AppManager};
 use crate::dashboard_series::{self, Marker, Series};
+use crate::departed_versions::DepartedVersions;
 use crate::flag_service::FlagService;
 use crate::process_table::unix_ms;
 use crate::rollup_history;
@@ -65,9 +68,25 @@ impl DashboardSnapshot {
     }
 }
 
-/// Reads the dashboard's snapshot now.
-pub async fn read(apps: &AppManager, flags: &FlagService) -> Result<DashboardSnapshot, AppError> {
+/// Reads the dashboard's snapshot now. `departed` remembers the versions
+/// that left a route, so the live chart keeps their line.
+pub async fn read(
+    apps: &AppManager,
+    flags: &FlagService,
+    departed: &Mutex<DepartedVersions<Version>>,
+) -> Result<DashboardSnapshot, AppError> {
     let now_ms = unix_ms(SystemTime::now());
+    let routed = apps
+        .host()
+        .routes
+        .every_version()
+        .into_iter()
+        .map(|(app, routed)| (app, routed.version))
+        .collect();
+    let departed = departed
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .update(Instant::now(), routed, RETENTION);
     let mut views = Vec::new();
     for info in apps.apps().await? {
         let name = info.name;
@@ -76,7 +95,7 @@ pub async fn read(apps: &AppManager, flags: &FlagService) -> Result<DashboardSna
         views.push(AppView {
             status: apps.status(&name).await?,
             minutes: minute_chart(apps, &name, chart_from, now_ms).await,
-            live: live_chart(apps, &name, now_ms),
+            live: live_chart(apps, &name, &departed, now_ms),
             markers: dashboard_series::markers(&history, chart_from),
             history,
             releases: apps.releases(&name).await?,
@@ -125,12 +144,30 @@ async fn minute_chart(apps: &AppManager, app: &str, from_ms: u64, now_ms: u64) -
     dashboard_series::minute_series(rollups, from_ms, now_ms)
 }
 
-/// Each of `app`'s versions in its route, slice by slice over the proxy's
-/// memory.
-fn live_chart(apps: &AppManager, app: &str, now_ms: u64) -> Series {
+/// Each of `app`'s versions in its route, and those `departed` from it
+/// (unless the same label is routed again), slice by slice over the
+/// proxy's memory.
+fn live_chart(
+    apps: &AppManager,
+    app: &str,
+    departed: &[(String, Arc<Version>)],
+    now_ms: u64,
+) -> Series {
     let now = Instant::now().into_std();
-    let versions = apps.host().routes.versions(app).into_iter().map(|routed| {
-        let stats = routed.version.stats();
+    let mut versions: Vec<Arc<Version>> = apps
+        .host()
+        .routes
+        .versions(app)
+        .into_iter()
+        .map(|routed| routed.version)
+        .collect();
+    for (departed_app, version) in departed {
+        if departed_app == app && !versions.iter().any(|v| v.label() == version.label()) {
+            versions.push(Arc::clone(version));
+        }
+    }
+    let versions = versions.into_iter().map(|version| {
+        let stats = version.stats();
         // The wall clock of the stats' creation: slices count from it.
         let created_ms =
             now_ms.saturating_sub(span_ms(now.saturating_duration_since(stats.created())));
@@ -139,7 +176,7 @@ fn live_chart(apps: &AppManager, app: &str, now_ms: u64) -> Series {
             .into_iter()
             .map(|(start, snapshot)| (created_ms.saturating_add(span_ms(start)), snapshot))
             .collect();
-        (routed.version.label().to_string(), slices)
+        (version.label().to_string(), slices)
     });
     dashboard_series::slice_series(versions, span_ms(SLICE))
 }

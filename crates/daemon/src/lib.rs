@@ -29,6 +29,7 @@ mod dashboard;
 mod dashboard_series;
 mod dashboard_sessions;
 mod dashboard_snapshot;
+mod departed_versions;
 mod deploy_log;
 mod deploy_tally;
 mod error;

@@ -446,18 +446,29 @@ function drawChart(chart, versions, metric, from, to, markers, format, floor) {
     }, svg('title', {}, `${clock(marker.t_ms, true)} ${marker.text}`));
     nodes.push(line);
   }
+  // A rate is 0 without requests; an error rate or a latency is unknown
+  // then, so its line breaks there rather than dropping to 0.
+  const gapless = metric === 'rps';
   for (const v of versions) {
-    const points = v.points
-      .filter((p) => p.t_ms >= from)
-      .map((p) => `${x(p.t_ms).toFixed(1)},${y(p[metric]).toFixed(1)}`);
-    if (points.length === 0) continue;
-    if (points.length === 1) points.push(points[0]);
-    nodes.push(svg('polyline', {
-      class: 'line',
-      'data-version': v.version,
-      stroke: colorOf(v.version),
-      points: points.join(' '),
-    }));
+    const segments = [[]];
+    for (const p of v.points) {
+      if (p.t_ms < from) continue;
+      if (!gapless && p.requests === 0) {
+        if (segments[segments.length - 1].length) segments.push([]);
+        continue;
+      }
+      segments[segments.length - 1].push(`${x(p.t_ms).toFixed(1)},${y(p[metric]).toFixed(1)}`);
+    }
+    for (const points of segments) {
+      if (points.length === 0) continue;
+      if (points.length === 1) points.push(points[0]);
+      nodes.push(svg('polyline', {
+        class: 'line',
+        'data-version': v.version,
+        stroke: colorOf(v.version),
+        points: points.join(' '),
+      }));
+    }
   }
   chart.replaceChildren(...nodes);
 }
