@@ -255,6 +255,56 @@ fn deploy_args(app: &AppSource) -> Vec<String> {
     ]
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn promote_from_a_dashboard_session_finishes_a_running_canary() -> anyhow::Result<()> {
+    let app = slow_canary("promoted")?;
+    let (daemon, _token_dir) = admin_daemon().await?;
+    let outcome = async {
+        let admin = admin_address(&daemon).await?;
+        let args = deploy_args(&app);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        daemon.baton(&args).await?.success()?;
+        let load = Load::start(daemon.http_address(), 4, "/");
+        load.wait_for_answers(50).await?;
+
+        let login = call(
+            admin,
+            Method::POST,
+            "/login",
+            &[],
+            &format!("token={ADMIN_TOKEN}"),
+        )
+        .await?;
+        let cookie = session_cookie(&login)?;
+        app.set_version("v2")?;
+        let deploy = spawn_baton(&daemon, &deploy_args(&app));
+        wait_until(SOON, "the canary to run", || async {
+            daemon
+                .client()
+                .status("promoted")
+                .await
+                .is_ok_and(|status| status.rollout.is_some())
+        })
+        .await?;
+        let promote = call(
+            admin,
+            Method::POST,
+            "/api/apps/promoted/rollout/promote",
+            &[("cookie", cookie.as_str()), ("x-baton-csrf", "1")],
+            "",
+        )
+        .await?;
+        ensure!(promote.status == StatusCode::OK, "{promote:?}");
+        let promoted = join(deploy, Duration::from_secs(60), "the promoted deploy").await??;
+        ensure!(promoted.status.success(), "{}", promoted.stderr);
+        ensure!(serving(&daemon).await? == "v2");
+        load.stop().await?.assert_no_failures()?;
+        Ok(())
+    }
+    .await;
+    explain(outcome, &daemon)
+}
+
 /// The node_modules directory holding playwright-core: `BATON_PLAYWRIGHT`,
 /// or what `scripts/playwright-core` installs.
 fn playwright_modules() -> anyhow::Result<PathBuf> {
