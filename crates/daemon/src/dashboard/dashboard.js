@@ -301,6 +301,8 @@ async function command(app, what, view) {
     notify(what === 'abort' ? `Aborting the rollout of ${app}…` : `Promoting ${app}…`);
   } catch (error) {
     notify(error.message, true);
+    view.promote.disabled = false;
+    view.abort.disabled = false;
   }
 }
 
