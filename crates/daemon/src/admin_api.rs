@@ -1,9 +1,10 @@
 //! The admin API, served on the TCP admin listener (`baton daemon --admin`)
 //! for callers that cannot reach the control socket, such as an alert
 //! manager that should abort a bad rollout, and OpenFeature SDKs
-//! evaluating flags (OFREP). Every request must carry the admin token as
-//! `Authorization: Bearer TOKEN`; OFREP's evaluation routes also take the
-//! read-only flags token, which can change nothing.
+//! evaluating flags (OFREP), and the dashboard (`/`) for people. Every
+//! request must carry the admin token as `Authorization: Bearer TOKEN`, or
+//! a dashboard session cookie (see `admin_access`); OFREP's evaluation
+//! routes also take the read-only flags token, which can change nothing.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -15,10 +16,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use baton_api::{ErrorBody, RolloutCommand};
+use tokio_util::sync::CancellationToken;
 
+use crate::admin_access::{self, Access};
 use crate::admin_token::AdminToken;
 use crate::app_manager::AppManager;
 use crate::control_api::app_answer;
+use crate::dashboard::{self, Dashboard};
+use crate::dashboard_sessions::Sessions;
 use crate::flag_service::FlagService;
 use crate::flags_api::{self, Caller};
 use crate::metrics_endpoint::{self, MetricsEndpoint};
@@ -34,49 +39,78 @@ pub struct AdminTokens {
     pub flags: Option<AdminToken>,
 }
 
-/// The admin API's routes, all behind the token check. Serve it with
+/// The admin API's routes and the dashboard, behind the access check of
+/// `admin_access`. Serve it with
 /// `into_make_service_with_connect_info::<SocketAddr>()` so refusals are
-/// logged with the caller's address.
+/// logged with the caller's address. `stop` ends the dashboard's event
+/// streams when the daemon stops.
 pub fn router(
     apps: Arc<AppManager>,
     metrics: Arc<MetricsEndpoint>,
     tokens: AdminTokens,
     flags: Arc<FlagService>,
+    stop: CancellationToken,
 ) -> Router {
+    let dashboard = Arc::new(Dashboard {
+        apps: Arc::clone(&apps),
+        flags: Arc::clone(&flags),
+        sessions: Arc::new(Sessions::default()),
+        token: tokens.admin.clone(),
+        stop,
+        latest: tokio::sync::Mutex::new(None),
+        departed: std::sync::Mutex::default(),
+    });
     guarded(
         Router::new()
             .route("/api/apps", get(list_apps))
             .route("/api/apps/{app}/rollout/abort", post(abort_rollout))
+            .route("/api/apps/{app}/rollout/promote", post(promote_rollout))
             .with_state(apps)
+            .merge(dashboard::router(Arc::clone(&dashboard)))
             .merge(metrics_endpoint::router(metrics, "/metrics"))
             .merge(flags_api::router(Arc::clone(&flags), Caller::Admin, "/api"))
             .merge(ofrep::router(flags)),
-        tokens,
+        Door {
+            tokens,
+            dashboard: Some(dashboard),
+        },
     )
 }
 
-/// `routes` behind the token check. `layer`, not `route_layer`: unknown
+/// What the access check needs: the tokens, and the dashboard's sessions.
+struct Door {
+    tokens: AdminTokens,
+    dashboard: Option<Arc<Dashboard>>,
+}
+
+/// `routes` behind the access check. `layer`, not `route_layer`: unknown
 /// paths are refused too, so the listener tells nothing to a caller
 /// without the token.
-fn guarded(routes: Router, tokens: AdminTokens) -> Router {
+fn guarded(routes: Router, door: Door) -> Router {
     routes.layer(middleware::from_fn_with_state(
-        Arc::new(tokens),
-        require_token,
+        Arc::new(door),
+        require_access,
     ))
 }
 
-/// Lets a request through only with the admin token, or with the flags
-/// token for OFREP.
-async fn require_token(
-    State(tokens): State<Arc<AdminTokens>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let presented = request.headers().get(header::AUTHORIZATION);
-    let evaluation = request.uri().path().starts_with("/ofrep/");
-    let authorizes =
-        |token: &AdminToken| presented.is_some_and(|value| token.authorizes(value.as_bytes()));
-    if authorizes(&tokens.admin) || (evaluation && tokens.flags.as_ref().is_some_and(authorizes)) {
+/// Lets a request through with the admin token, the flags token for OFREP,
+/// or a dashboard session (which needs the page's CSRF header to change
+/// anything); the login page and its assets are open.
+async fn require_access(State(door): State<Arc<Door>>, request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let session = door
+        .dashboard
+        .as_ref()
+        .is_some_and(|dashboard| dashboard.has_session(headers));
+    let access = admin_access::decide(
+        request.method(),
+        request.uri().path(),
+        headers,
+        &door.tokens.admin,
+        door.tokens.flags.as_ref(),
+        session,
+    );
+    if access == Access::Granted {
         return next.run(request).await;
     }
     let peer = request
@@ -88,10 +122,16 @@ async fn require_token(
         peer,
         method = %request.method(),
         path = request.uri().path(),
-        token_presented = presented.is_some(),
+        ?access,
         "Admin request refused"
     );
-    unauthorized(presented.is_some())
+    match access {
+        Access::CrossSite => refusal(
+            StatusCode::FORBIDDEN,
+            "a dashboard session may change things only from the dashboard's own page (the X-Baton-Csrf header, same origin)",
+        ),
+        _ => unauthorized(access == Access::WrongToken),
+    }
 }
 
 /// 401 with the challenge RFC 6750 asks for (`error="invalid_token"` when a
@@ -105,7 +145,7 @@ fn unauthorized(token_presented: bool) -> Response {
     } else {
         (
             HeaderValue::from_static("Bearer"),
-            "the admin API needs the header `Authorization: Bearer TOKEN` with the daemon's admin token",
+            "the admin API needs the header `Authorization: Bearer TOKEN` with the daemon's admin token (or a dashboard login)",
         )
     };
     let mut response = refusal(StatusCode::UNAUTHORIZED, message);
@@ -120,8 +160,17 @@ async fn list_apps(State(apps): State<Arc<AppManager>>) -> Response {
 }
 
 async fn abort_rollout(State(apps): State<Arc<AppManager>>, Path(app): Path<String>) -> Response {
-    tracing::info!(app, "Rollout abort through the admin listener");
-    match apps.rollout_command(&app, RolloutCommand::Abort).await {
+    command_rollout(&apps, app, RolloutCommand::Abort).await
+}
+
+async fn promote_rollout(State(apps): State<Arc<AppManager>>, Path(app): Path<String>) -> Response {
+    command_rollout(&apps, app, RolloutCommand::Promote).await
+}
+
+/// Passes `command` to `app`'s running rollout; answers with the app.
+async fn command_rollout(apps: &AppManager, app: String, command: RolloutCommand) -> Response {
+    tracing::info!(app, ?command, "Rollout command through the admin listener");
+    match apps.rollout_command(&app, command).await {
         Ok(()) => app_answer(apps.app(&app).await),
         Err(error) => app_answer::<()>(Err(error)),
     }
@@ -156,7 +205,13 @@ mod tests {
         let routes = Router::new()
             .route("/api/apps", get(|| async { "listed" }))
             .route("/ofrep/v1/evaluate/flags", get(|| async { "evaluated" }));
-        let app = guarded(routes, tokens);
+        let app = guarded(
+            routes,
+            Door {
+                tokens,
+                dashboard: None,
+            },
+        );
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         tokio::spawn(async move {

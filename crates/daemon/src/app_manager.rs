@@ -491,7 +491,8 @@ impl AppManager {
         Ok(guard)
     }
 
-    fn deploy_log(&self, app: &str, id: i64) -> PathBuf {
+    /// Where run `id` of `app` logs its events, one JSON line each.
+    pub(crate) fn deploy_log(&self, app: &str, id: i64) -> PathBuf {
         self.host
             .logs_dir
             .join(app)
@@ -687,6 +688,12 @@ impl AppManager {
     /// `baton ps`.
     pub fn processes(&self, app: Option<&str>) -> Vec<ProcessInfo> {
         self.host.processes.list(app)
+    }
+
+    /// The daemon's parts, for views (the dashboard) that read the store
+    /// and the routes' live numbers beside what the commands answer.
+    pub(crate) fn host(&self) -> &AppHost {
+        &self.host
     }
 
     /// Daemon shutdown: the apps keep running for the next daemon.

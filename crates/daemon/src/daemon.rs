@@ -249,6 +249,7 @@ pub async fn run(config: DaemonConfig) -> Result<(), DaemonError> {
                 Arc::clone(&metrics),
                 token,
                 Arc::clone(&flags),
+                api_stop.clone(),
             )
             .into_make_service_with_connect_info::<SocketAddr>();
             let api_stop = api_stop.clone();

@@ -10,6 +10,7 @@
 //! `baton-release`, process supervision in `baton-supervisor`.
 #![deny(missing_docs)]
 
+mod admin_access;
 mod admin_api;
 mod admin_token;
 mod app_budget;
@@ -24,6 +25,11 @@ mod config;
 mod control_api;
 mod control_socket;
 mod daemon;
+mod dashboard;
+mod dashboard_series;
+mod dashboard_sessions;
+mod dashboard_snapshot;
+mod departed_versions;
 mod deploy_log;
 mod deploy_tally;
 mod error;

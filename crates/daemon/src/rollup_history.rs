@@ -22,6 +22,18 @@ pub fn read(
     Ok(merge_by_version(records.into_iter().filter_map(decode)))
 }
 
+/// `app`'s rollups of the minutes from `from_ms` on, one by one with their
+/// versions, for charts that show each minute. Undecodable ones are left
+/// out as for [`read`].
+pub fn read_minutes(
+    store: &Store,
+    app: &str,
+    from_ms: u64,
+) -> Result<Vec<(String, MinuteRollup)>, StateError> {
+    let records = store.rollups(app, from_ms, u64::MAX)?;
+    Ok(records.into_iter().filter_map(decode).collect())
+}
+
 fn decode(record: RollupRecord) -> Option<(String, MinuteRollup)> {
     match LatencyBuckets::decode(&record.latency) {
         Ok(latency) => Some((

@@ -10,7 +10,7 @@ use crate::outcome::Outcome;
 use crate::slice::Slice;
 use crate::snapshot::{Merge, WindowSnapshot};
 use crate::totals::{AtomicCounts, Totals};
-use crate::window::{RING_LEN, Window, epoch_of, missed_its_turn, slot_of};
+use crate::window::{RING_LEN, SLICE, Window, epoch_of, missed_its_turn, slot_of};
 
 /// Request statistics of one (service, version): a ring of time slices
 /// holding at least [`RETENTION`](crate::RETENTION) of history, lifetime
@@ -118,6 +118,34 @@ impl RequestStats {
         buckets
     }
 
+    /// The `window` before `now` (clamped as for [`snapshot`](Self::snapshot))
+    /// slice by slice, oldest first: each slice's start as an offset from
+    /// [`created`](Self::created), and its own snapshot. A slice without
+    /// requests is there too, empty, so a chart drawn from them shows the
+    /// quiet as zero rather than a line jumping over it. The last slice is
+    /// the one `now` falls in, covering only up to `now`.
+    pub fn slice_snapshots(
+        &self,
+        now: Instant,
+        window: Duration,
+    ) -> Vec<(Duration, WindowSnapshot)> {
+        let window = Window::new(self.created, now, window);
+        let now_offset = now.saturating_duration_since(self.created);
+        (window.first..=window.last)
+            .map(|epoch| {
+                let start = SLICE.saturating_mul(u32::try_from(epoch).unwrap_or(u32::MAX));
+                let mut merge = Merge::default();
+                let slice = lock(&self.slices[slot_of(epoch)]);
+                if slice.epoch() == epoch {
+                    merge.add(&slice);
+                }
+                drop(slice);
+                let covered = now_offset.saturating_sub(start).min(SLICE);
+                (start, merge.finish(covered))
+            })
+            .collect()
+    }
+
     /// Calls `visit` with each slice of `window` that holds its own epoch's
     /// data. A slot holding another epoch is either from an earlier lap (no
     /// traffic since) or already recycled by a recorder ahead of `now`;
@@ -204,6 +232,30 @@ mod tests {
         fn shared<T: Send + Sync + 'static>() {}
         shared::<RequestStats>();
         shared::<Arc<RequestStats>>();
+    }
+
+    #[test]
+    fn slice_snapshots_give_each_slice_on_its_own_quiet_ones_empty() {
+        let t0 = Instant::now();
+        let stats = RequestStats::new(t0);
+        for _ in 0..4 {
+            stats.record(t0 + secs(1), Outcome::Status(200), ms(10));
+        }
+        stats.record(t0 + secs(12), Outcome::Status(500), ms(30));
+        let slices = stats.slice_snapshots(t0 + secs(13), secs(60));
+        let starts: Vec<u64> = slices.iter().map(|(start, _)| start.as_secs()).collect();
+        assert_eq!(starts, [0, 5, 10]);
+        let counts: Vec<(u64, u64)> = slices
+            .iter()
+            .map(|(_, s)| (s.counts.requests, s.counts.errors()))
+            .collect();
+        assert_eq!(counts, [(4, 0), (0, 0), (1, 1)]);
+        assert_eq!(slices[0].1.window_ms, 5_000);
+        assert_eq!(
+            slices[2].1.window_ms, 3_000,
+            "the slice now is in is cut at now"
+        );
+        assert!(within(slices[2].1.p99_ms, 30.0, 0.01));
     }
 
     #[test]
