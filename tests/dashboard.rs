@@ -459,7 +459,7 @@ async fn in_chromium_a_canary_shows_its_marker_and_split_and_abort_returns_traff
             "the page did not switch the flag on: {flag}"
         );
         let shots = seen["screenshots"].as_array().map_or(0, Vec::len);
-        ensure!(shots >= 7, "{shots} screenshots: {seen}");
+        ensure!(shots >= 8, "{shots} screenshots: {seen}");
 
         // The daemon agrees: the deploy ended aborted, v1 takes everything.
         let aborted = join(deploy, Duration::from_secs(60), "the aborted deploy").await??;

@@ -129,6 +129,16 @@ try {
   if (!budget.startsWith('100.0% left')) throw new Error(`the budget shows ${budget}`);
   await shot('logged-in');
 
+  // The first deploy's record keeps the traffic report it printed.
+  const firstRun = appSection().locator('.history tr.run').first();
+  await firstRun.click();
+  const reported = appSection().locator('.history ul.traffic-report li').first();
+  await reported.waitFor({ timeout: STEP_TIMEOUT });
+  const reportText = (await reported.textContent()).trim();
+  if (!/ requests \(/.test(reportText)) throw new Error(`the traffic report reads: ${reportText}`);
+  await shot('traffic-report');
+  await firstRun.click();
+
   // A request the page did not send (no CSRF header) changes nothing,
   // session cookie or not.
   const forged = await page.evaluate(async (name) => {

@@ -579,8 +579,31 @@ function runDetails(run, events) {
   const decisions = events.filter((e) => e.event === 'output').length;
   return el('div', {},
     el('h3', { text: 'Stages' }), stages,
+    ...trafficReport(run.traffic),
     el('h3', { text: `Record, with the evidence behind ${decisions} rollout decision${decisions === 1 ? '' : 's'}` }),
     el('ul', { class: 'record' }, ...lines));
+}
+
+// The traffic report kept with a successful run: the new version against
+// the same clock hour of the previous days, as `baton deploy` printed it.
+function trafficReport(report) {
+  if (!report) return [];
+  const figures = (t) => `${t.requests} requests (${num(t.req_per_s)} req/s), errors ${pct(t.error_rate)}, ` +
+    `p50 ${num(t.p50_ms)} ms, p95 ${num(t.p95_ms)} ms, p99 ${num(t.p99_ms)} ms`;
+  const hour = String(report.baseline_hour_utc).padStart(2, '0');
+  const lines = [el('li', { text: `${short(report.version)} over ${duration(report.observed_ms)}: ${figures(report.new_version)}` })];
+  const base = report.baseline;
+  if (base) {
+    lines.push(el('li', { text: `baseline ${hour}:00 UTC, ${report.baseline_days} of the previous 7 days: ${figures(base)}` }));
+    const compared = [];
+    if (base.p99_ms > 0 && report.new_version.requests > 0) compared.push(`p99 ${num(report.new_version.p99_ms / base.p99_ms, 2)}x baseline`);
+    if (report.new_version.requests > 0) compared.push(`error rate ${num((report.new_version.error_rate - base.error_rate) * 100, 2)} points`);
+    if (base.req_per_s > 0) compared.push(`traffic ${num(report.app_req_per_s / base.req_per_s, 2)}x baseline`);
+    if (compared.length) lines.push(el('li', { text: compared.join(', ') }));
+  } else {
+    lines.push(el('li', { class: 'muted', text: `no baseline: no traffic in ${hour}:00 UTC on the previous 7 days` }));
+  }
+  return [el('h3', { text: 'Traffic report' }), el('ul', { class: 'traffic-report' }, ...lines)];
 }
 
 function updateReleases(view, releases) {
