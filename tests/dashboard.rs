@@ -16,7 +16,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
-use baton_testkit::{AppSource, GroupChild, wait_until};
+use baton_testkit::{AppSource, Daemon, GroupChild, wait_until};
 use bytes::Bytes;
 use http::{Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full};
@@ -25,8 +25,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::Command;
 
 use support::{
-    ADMIN_TOKEN, Load, Reply, SOON, admin_address, admin_daemon, bearer, exchange, explain,
-    header_text, join, send, serving, spawn_baton,
+    ADMIN_TOKEN, Load, Reply, SOON, admin_address, admin_daemon, bearer, deploy_app,
+    deploy_app_args, exchange, explain, header_text, join, send, serving, spawn_baton,
 };
 
 /// How long the browser script may take from start to end.
@@ -247,12 +247,17 @@ fn slow_canary(app: &str) -> anyhow::Result<AppSource> {
         .build()
 }
 
-fn deploy_args(app: &AppSource) -> Vec<String> {
-    vec![
-        "deploy".into(),
-        "--config".into(),
-        app.config_path().display().to_string(),
-    ]
+/// Deploys `app`'s first version and puts 4 keep-alive clients on it;
+/// returns the admin listener's address and the clients.
+async fn first_version_under_load(
+    daemon: &Daemon,
+    app: &AppSource,
+) -> anyhow::Result<(SocketAddr, Load)> {
+    let admin = admin_address(daemon).await?;
+    deploy_app(daemon, app).await?.success()?;
+    let load = Load::start(daemon.http_address(), 4, "/");
+    load.wait_for_answers(50).await?;
+    Ok((admin, load))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -260,12 +265,7 @@ async fn promote_from_a_dashboard_session_finishes_a_running_canary() -> anyhow:
     let app = slow_canary("promoted")?;
     let (daemon, _token_dir) = admin_daemon().await?;
     let outcome = async {
-        let admin = admin_address(&daemon).await?;
-        let args = deploy_args(&app);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        daemon.baton(&args).await?.success()?;
-        let load = Load::start(daemon.http_address(), 4, "/");
-        load.wait_for_answers(50).await?;
+        let (admin, load) = first_version_under_load(&daemon, &app).await?;
 
         let login = call(
             admin,
@@ -277,7 +277,7 @@ async fn promote_from_a_dashboard_session_finishes_a_running_canary() -> anyhow:
         .await?;
         let cookie = session_cookie(&login)?;
         app.set_version("v2")?;
-        let deploy = spawn_baton(&daemon, &deploy_args(&app));
+        let deploy = spawn_baton(&daemon, &deploy_app_args(&app));
         wait_until(SOON, "the canary to run", || async {
             daemon
                 .client()
@@ -356,12 +356,7 @@ async fn in_chromium_a_canary_shows_its_marker_and_split_and_abort_returns_traff
     let app = slow_canary("shop")?;
     let (daemon, _token_dir) = admin_daemon().await?;
     let outcome = async {
-        let admin = admin_address(&daemon).await?;
-        let args = deploy_args(&app);
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        daemon.baton(&args).await?.success()?;
-        let load = Load::start(daemon.http_address(), 4, "/");
-        load.wait_for_answers(50).await?;
+        let (admin, load) = first_version_under_load(&daemon, &app).await?;
         // A flag at 25%, off: the page shows it and switches it on.
         let flag = call(
             admin,
@@ -418,7 +413,7 @@ async fn in_chromium_a_canary_shows_its_marker_and_split_and_abort_returns_traff
             bail!("the browser script did not get ready: {line}");
         }
         app.set_version("v2")?;
-        let deploy = spawn_baton(&daemon, &deploy_args(&app));
+        let deploy = spawn_baton(&daemon, &deploy_app_args(&app));
         stdin.write_all(b"deploy started\n").await?;
         line = next_line().await?;
         let result = if line == "ABORTED" {
