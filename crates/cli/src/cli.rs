@@ -51,7 +51,7 @@ pub enum Command {
     /// Pause or resume the running rollout
     #[command(subcommand)]
     Rollout(app_command::RolloutAction),
-    /// Show the running rollout's step and weight and each version's req/s, error rate and p99
+    /// Show the running rollout, error budget, last deploy, and each version's req/s, error rate and p50/p95/p99
     Status(status_command::StatusArgs),
     /// Show an app's error budget under its [slo]: requests, errors, budget left, burn rates
     Budget(budget_command::BudgetArgs),
