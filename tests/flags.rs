@@ -219,64 +219,36 @@ async fn bad_input_is_refused_and_changes_nothing() -> anyhow::Result<()> {
         )?;
         let missing = files.path.join("missing.json").display().to_string();
 
-        refused(&daemon, &["flags", "off", "nope"], "no flag named \"nope\"").await?;
-        refused(
-            &daemon,
-            &["flags", "show", "nope"],
-            "no flag named \"nope\"",
-        )
-        .await?;
-        refused(
-            &daemon,
-            &["flags", "delete", "nope"],
-            "no flag named \"nope\"",
-        )
-        .await?;
-        refused(
-            &daemon,
-            &["flags", "set", "kept", "--rollout", "150%"],
-            "not a percentage",
-        )
-        .await?;
-        refused(
-            &daemon,
-            &["flags", "set", "kept", "--rollout", "lots"],
-            "not a percentage",
-        )
-        .await?;
-        refused(
-            &daemon,
-            &["flags", "set", "bad name", "--rollout", "5%"],
-            "is not valid",
-        )
-        .await?;
-        refused(
-            &daemon,
-            &["flags", "set", "kept", "--variants", "a:0,b:0"],
-            "weigh nothing",
-        )
-        .await?;
-        refused(
-            &daemon,
-            &["flags", "set", "kept", "--users", ""],
-            "no strategy",
-        )
-        .await?;
-        refused(&daemon, &["flags", "set", "kept"], "say what to set").await?;
-        refused(&daemon, &["flags", "import", &not_json], "not Unleash's").await?;
-        refused(
-            &daemon,
-            &["flags", "import", &no_switch],
-            "missing field `enabled`",
-        )
-        .await?;
-        refused(
-            &daemon,
-            &["flags", "import", &twice],
-            "two flags are named \"x\"",
-        )
-        .await?;
-        refused(&daemon, &["flags", "import", &missing], "cannot read").await?;
+        let refusals: [(&[&str], &str); 13] = [
+            (&["flags", "off", "nope"], "no flag named \"nope\""),
+            (&["flags", "show", "nope"], "no flag named \"nope\""),
+            (&["flags", "delete", "nope"], "no flag named \"nope\""),
+            (
+                &["flags", "set", "kept", "--rollout", "150%"],
+                "not a percentage",
+            ),
+            (
+                &["flags", "set", "kept", "--rollout", "lots"],
+                "not a percentage",
+            ),
+            (
+                &["flags", "set", "bad name", "--rollout", "5%"],
+                "is not valid",
+            ),
+            (
+                &["flags", "set", "kept", "--variants", "a:0,b:0"],
+                "weigh nothing",
+            ),
+            (&["flags", "set", "kept", "--users", ""], "no strategy"),
+            (&["flags", "set", "kept"], "say what to set"),
+            (&["flags", "import", &not_json], "not Unleash's"),
+            (&["flags", "import", &no_switch], "missing field `enabled`"),
+            (&["flags", "import", &twice], "two flags are named \"x\""),
+            (&["flags", "import", &missing], "cannot read"),
+        ];
+        for (args, said) in refusals {
+            refused(&daemon, args, said).await?;
+        }
 
         let after: FlagList = json(&daemon, &["flags", "list"]).await?;
         ensure!(after == before, "{before:?}\nbecame\n{after:?}");

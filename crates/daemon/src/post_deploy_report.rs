@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use baton_api::{BASELINE_DAYS, PostDeployReport, TrafficSummary};
 use baton_state::{StateError, Store};
-use baton_telemetry::rollup::MINUTE_MS;
+use baton_telemetry::rollup::{MINUTE_MS, MinuteRollup};
 use baton_telemetry::{LatencyBuckets, RETENTION};
 use tokio::time::Instant;
 
 use crate::app_host::AppHost;
+use crate::rollup_history;
 use crate::route_manager::RouteManager;
 
 const HOUR_MS: u64 = 3_600_000;
@@ -26,19 +27,6 @@ pub struct HourSpan {
     pub from_ms: u64,
     /// The next hour's first millisecond.
     pub until_ms: u64,
-}
-
-/// One minute of the app's traffic, every version added up.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct MinuteTraffic {
-    /// The minute's start, unix epoch millis.
-    pub minute_ms: u64,
-    /// Requests that finished in it.
-    pub requests: u64,
-    /// Those that failed on the upstream's side.
-    pub errors: u64,
-    /// Their latencies.
-    pub latency: LatencyBuckets,
 }
 
 /// The clock hour (UTC) of `now_ms`, and that hour on each of the
@@ -59,7 +47,7 @@ pub fn baseline_hours(now_ms: u64) -> (u8, Vec<HourSpan>) {
 /// The baseline over `minutes` (any order, any version): the days among
 /// `spans` that had traffic, and their traffic added up, rates over as many
 /// whole hours. `None` when no span had a request.
-pub fn baseline(spans: &[HourSpan], minutes: &[MinuteTraffic]) -> (u32, Option<TrafficSummary>) {
+pub fn baseline(spans: &[HourSpan], minutes: &[MinuteRollup]) -> (u32, Option<TrafficSummary>) {
     let mut days = 0u32;
     let (mut requests, mut errors) = (0u64, 0u64);
     let mut latency = LatencyBuckets::default();
@@ -144,23 +132,14 @@ fn baseline_minutes(
     store: &Store,
     app: &str,
     spans: &[HourSpan],
-) -> Result<Vec<MinuteTraffic>, StateError> {
+) -> Result<Vec<MinuteRollup>, StateError> {
     let mut minutes = Vec::new();
     for span in spans {
         // A minute's counts are read just after it ends: allow for that
         // when asking the store; `baseline` keeps the hour's minutes only.
-        for record in store.rollups(app, span.from_ms, span.until_ms + 2 * MINUTE_MS)? {
-            // A rollup a newer baton wrote is left out, as everywhere.
-            let Ok(latency) = LatencyBuckets::decode(&record.latency) else {
-                continue;
-            };
-            minutes.push(MinuteTraffic {
-                minute_ms: record.minute_ms,
-                requests: record.requests,
-                errors: record.errors,
-                latency,
-            });
-        }
+        let until_ms = span.until_ms + 2 * MINUTE_MS;
+        let read = rollup_history::read_minutes_until(store, app, span.from_ms, until_ms)?;
+        minutes.extend(read.into_iter().map(|(_, minute)| minute));
     }
     Ok(minutes)
 }
@@ -169,11 +148,12 @@ fn baseline_minutes(
 mod tests {
     use super::*;
 
-    fn minute(minute_ms: u64, requests: u64, errors: u64, micros: u64) -> MinuteTraffic {
+    fn minute(minute_ms: u64, requests: u64, errors: u64, micros: u64) -> MinuteRollup {
         let mut latency = LatencyBuckets::default();
         latency.add(micros, requests);
-        MinuteTraffic {
+        MinuteRollup {
             minute_ms,
+            until_ms: minute_ms + MINUTE_MS,
             requests,
             errors,
             latency,

@@ -30,7 +30,18 @@ pub fn read_minutes(
     app: &str,
     from_ms: u64,
 ) -> Result<Vec<(String, MinuteRollup)>, StateError> {
-    let records = store.rollups(app, from_ms, u64::MAX)?;
+    read_minutes_until(store, app, from_ms, u64::MAX)
+}
+
+/// Like [`read_minutes`], but only the minutes whose counts were read by
+/// `until_ms`.
+pub fn read_minutes_until(
+    store: &Store,
+    app: &str,
+    from_ms: u64,
+    until_ms: u64,
+) -> Result<Vec<(String, MinuteRollup)>, StateError> {
+    let records = store.rollups(app, from_ms, until_ms)?;
     Ok(records.into_iter().filter_map(decode).collect())
 }
 
