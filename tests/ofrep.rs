@@ -485,12 +485,18 @@ async fn connect(address: SocketAddr) -> anyhow::Result<http1::SendRequest<Empty
     Ok(sender)
 }
 
+/// An app whose requests get `X-Baton-Flags`, for the user in the
+/// `user_id` cookie.
+fn injecting_app(name: &str) -> anyhow::Result<AppSource> {
+    AppSource::builder(name, "v1")
+        .extra("[flags]\ninject = true\ntargeting_key = \"cookie:user_id\"\n")
+        .build()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_proxy_injects_flags_and_the_kill_switch_holds_once_off_returns() -> anyhow::Result<()>
 {
-    let app = AppSource::builder("flagged", "v1")
-        .extra("[flags]\ninject = true\ntargeting_key = \"cookie:user_id\"\n")
-        .build()?;
+    let app = injecting_app("flagged")?;
     let (daemon, _tokens, _) = flag_daemon().await?;
     let plain = App::start("plain-v1").await?;
     let outcome = async {
@@ -578,9 +584,7 @@ async fn the_proxy_injects_flags_and_the_kill_switch_holds_once_off_returns() ->
 /// bulk answer the client still has (304) evaluated nothing.
 #[tokio::test(flavor = "multi_thread")]
 async fn every_evaluation_is_counted_by_flag_source_and_result() -> anyhow::Result<()> {
-    let app = AppSource::builder("counted-flags", "v1")
-        .extra("[flags]\ninject = true\ntargeting_key = \"cookie:user_id\"\n")
-        .build()?;
+    let app = injecting_app("counted-flags")?;
     let (daemon, _tokens, _) = flag_daemon().await?;
     let outcome = async {
         deploy_app(&daemon, &app).await?.success()?;
